@@ -1,0 +1,368 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+extern char **environ;
+
+#define O(f) offsetof(struct config, f)
+#define KIB 1024L
+#define MIB (1024L * 1024L)
+
+const struct config_entry config_table[] = {
+    {"API_KEY", CONFIG_STR, O(api_key), 0, 256, "", NULL, 1,
+     "admin API key (tenant 'default'); generated and kept in DATA_DIR/api_key when empty"},
+    {"WEBHOOK_SECRET", CONFIG_STR, O(webhook_secret), 0, 256, "", NULL, 1,
+     "master secret the workers' signing keys derive from; generated when empty"},
+    {"ORCH_HOST", CONFIG_STR, O(orch_host), 0, 255, "127.0.0.1", NULL, 0,
+     "address the HTTP server binds to"},
+    {"ORCH_PORT", CONFIG_INT, O(orch_port), 1, 65535, "3000", NULL, 0, "HTTP port"},
+    {"DATA_DIR", CONFIG_STR, O(data_dir), 1, 4096, "./data", NULL, 0,
+     "where the database, generated secrets and sessions live"},
+    {"DATABASE_URL", CONFIG_STR, O(database_url), 0, 4096, "", NULL, 1,
+     "sqlite:PATH (default DATA_DIR/switchboard.db)"},
+    {"SESSIONS_DIR", CONFIG_STR, O(sessions_dir), 0, 4096, "", NULL, 0,
+     "one auth directory per session (default DATA_DIR/sessions)"},
+    {"RUNNER", CONFIG_ENUM, O(runner), 0, 0, "process", "process|docker", 0,
+     "worker backend"},
+    {"WORKER_COMMAND", CONFIG_STR, O(worker_command), 0, 4096, "", NULL, 0,
+     "worker program and arguments, split on spaces (default: sim-worker beside the daemon)"},
+    {"WORKER_WEBHOOK_URL", CONFIG_STR, O(worker_webhook_url), 0, 2048, "", NULL, 0,
+     "URL workers post events to (default http://127.0.0.1:ORCH_PORT/webhook)"},
+    {"MAX_WORKERS", CONFIG_INT, O(max_workers), 1, 100000, "100", NULL, 0,
+     "most workers running or waiting to start"},
+    {"MAX_SESSIONS_PER_PROXY", CONFIG_INT, O(max_sessions_per_proxy), 1, 1000, "4", NULL, 0,
+     "sessions one proxy may carry"},
+    {"MAX_SESSIONS_PER_PHONE", CONFIG_INT, O(max_sessions_per_phone), 1, 100, "4", NULL, 0,
+     "sessions (linked devices) per phone number"},
+    {"PROVISIONING_INTERVAL_MS", CONFIG_INT, O(provisioning_interval_ms), 0, 3600000, "2000",
+     NULL, 0, "at most one worker start per this interval"},
+    {"MONITOR_INTERVAL_MS", CONFIG_INT, O(monitor_interval_ms), 100, 3600000, "30000", NULL, 0,
+     "housekeeping period (worker log caps, gauges)"},
+    {"WATCHDOG_INTERVAL_MS", CONFIG_INT, O(watchdog_interval_ms), 100, 3600000, "60000", NULL,
+     0, "how often running workers are checked"},
+    {"PING_TIMEOUT_MS", CONFIG_INT, O(ping_timeout_ms), 1000, 86400000, "180000", NULL, 0,
+     "a running worker silent for this long is restarted"},
+    {"WORKER_HEALTH_TIMEOUT_MS", CONFIG_INT, O(worker_health_timeout_ms), 100, 60000, "5000",
+     NULL, 0, "timeout of the watchdog's GET /health to a worker"},
+    {"WORKER_START_GRACE_MS", CONFIG_INT, O(worker_start_grace_ms), 0, 600000, "10000", NULL, 0,
+     "a worker younger than this is not health-checked yet"},
+    {"WORKER_STOP_GRACE_MS", CONFIG_INT, O(worker_stop_grace_ms), 0, 60000, "5000", NULL, 0,
+     "SIGTERM, then SIGKILL after this"},
+    {"WORKER_LOG_MAX_BYTES", CONFIG_INT, O(worker_log_max_bytes), 4 * KIB, 1024 * MIB, "1048576",
+     NULL, 0, "cap of each worker's log file (one older copy is kept)"},
+    {"RESTART_BACKOFF_MIN_MS", CONFIG_INT, O(restart_backoff_min_ms), 10, 600000, "1000", NULL,
+     0, "first restart delay; doubles each time"},
+    {"RESTART_BACKOFF_MAX_MS", CONFIG_INT, O(restart_backoff_max_ms), 10, 86400000, "300000",
+     NULL, 0, "longest restart delay"},
+    {"MAX_FAILED_STARTS", CONFIG_INT, O(max_failed_starts), 1, 1000, "10", NULL, 0,
+     "starts in a row that never connect before the session is failed"},
+    {"PAIR_WAIT_MS", CONFIG_INT, O(pair_wait_ms), 0, 120000, "20000", NULL, 0,
+     "how long POST /api/accounts/pair waits for the pairing code"},
+    {"HTTP_MAX_BODY", CONFIG_INT, O(http_max_body), 1 * KIB, 16 * MIB, "1048576", NULL, 0,
+     "largest request body accepted"},
+    {"WORKER_MAX_EVENT_BYTES", CONFIG_INT, O(worker_max_event_bytes), 1 * KIB, 1 * MIB, "65536",
+     NULL, 0, "largest worker event accepted"},
+    {"LOG_LEVEL", CONFIG_ENUM, O(log_level), 0, 0, "info", "debug|info|warn|error", 0,
+     "log verbosity"},
+    {"TIMEZONE", CONFIG_STR, O(timezone), 1, 64, "UTC", NULL, 0,
+     "IANA zone that defines 'today' for daily limits"},
+    {NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL},
+};
+
+static char **str_field(struct config *c, const struct config_entry *e)
+{
+    return (char **)((char *)c + e->offset);
+}
+
+static long *int_field(struct config *c, const struct config_entry *e)
+{
+    return (long *)((char *)c + e->offset);
+}
+
+static int choice_ok(const char *choices, const char *v)
+{
+    size_t vl = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (l == vl && strncmp(p, v, l) == 0)
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static int set_entry(struct config *c, const struct config_entry *e, const char *value, char *err,
+                     size_t errlen)
+{
+    switch (e->type) {
+    case CONFIG_INT: {
+        long v;
+        if (util_parse_long(value, e->min, e->max, &v) < 0) {
+            snprintf(err, errlen, "config: %s must be a whole number from %ld to %ld (got '%.40s')",
+                     e->name, e->min, e->max, value);
+            return -1;
+        }
+        *int_field(c, e) = v;
+        return 0;
+    }
+    case CONFIG_ENUM:
+        if (!choice_ok(e->choices, value)) {
+            snprintf(err, errlen, "config: %s must be one of %s (got '%.40s')", e->name,
+                     e->choices, value);
+            return -1;
+        }
+        break;
+    case CONFIG_STR:
+        if ((long)strlen(value) > e->max || (long)strlen(value) < e->min) {
+            snprintf(err, errlen, "config: %s must be %ld to %ld characters long", e->name,
+                     e->min, e->max);
+            return -1;
+        }
+        for (const char *p = value; *p; p++) {
+            if ((unsigned char)*p < 0x20) {
+                snprintf(err, errlen, "config: %s contains a control character", e->name);
+                return -1;
+            }
+        }
+        break;
+    }
+    char **f = str_field(c, e);
+    free(*f);
+    *f = xstrdup(value);
+    return 0;
+}
+
+static int proxy_slot(struct config *c, const char *name, const char *value, char *err,
+                      size_t errlen)
+{
+    long n;
+    if (util_parse_long(name + 10, 1, 1000000, &n) < 0) {
+        snprintf(err, errlen, "config: %s: the suffix must be a number from 1", name);
+        return -1;
+    }
+    for (int i = 0; i < c->nproxy_urls; i++) {
+        if (c->proxy_url_index[i] == n) {
+            free(c->proxy_urls[i]);
+            c->proxy_urls[i] = xstrdup(value);
+            return 0;
+        }
+    }
+    if (c->nproxy_urls >= CONFIG_MAX_PROXIES) {
+        snprintf(err, errlen, "config: more than %d PROXY_URL_<n> values", CONFIG_MAX_PROXIES);
+        return -1;
+    }
+    /* keep them sorted by n so that PROXY_URL_2 comes before PROXY_URL_10 */
+    int i = c->nproxy_urls++;
+    while (i > 0 && c->proxy_url_index[i - 1] > n) {
+        c->proxy_url_index[i] = c->proxy_url_index[i - 1];
+        c->proxy_urls[i] = c->proxy_urls[i - 1];
+        i--;
+    }
+    c->proxy_url_index[i] = (int)n;
+    c->proxy_urls[i] = xstrdup(value);
+    return 0;
+}
+
+int config_set(struct config *c, const char *name, const char *value, char *err, size_t errlen)
+{
+    if (strncmp(name, "PROXY_URL_", 10) == 0)
+        return proxy_slot(c, name, value, err, errlen);
+    for (const struct config_entry *e = config_table; e->name; e++)
+        if (strcmp(e->name, name) == 0)
+            return set_entry(c, e, value, err, errlen);
+    return 1;
+}
+
+int config_parse_env(const char *buf, size_t len,
+                     int (*cb)(const char *key, const char *value, void *arg), void *arg,
+                     char *err, size_t errlen)
+{
+    size_t pos = 0;
+    int lineno = 0;
+    char key[128], value[4096];
+    while (pos < len) {
+        lineno++;
+        size_t end = pos;
+        while (end < len && buf[end] != '\n')
+            end++;
+        const char *p = buf + pos, *e = buf + end;
+        pos = end + 1;
+        while (p < e && isspace((unsigned char)*p))
+            p++;
+        while (e > p && isspace((unsigned char)e[-1]))
+            e--;
+        if (p == e || *p == '#')
+            continue;
+        if ((size_t)(e - p) > 7 && strncmp(p, "export ", 7) == 0)
+            p += 7;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        if (!eq) {
+            snprintf(err, errlen, "config: .env line %d: expected KEY=VALUE", lineno);
+            return -1;
+        }
+        const char *ke = eq;
+        while (ke > p && isspace((unsigned char)ke[-1]))
+            ke--;
+        size_t kl = (size_t)(ke - p);
+        if (kl == 0 || kl >= sizeof key) {
+            snprintf(err, errlen, "config: .env line %d: bad key", lineno);
+            return -1;
+        }
+        for (size_t i = 0; i < kl; i++) {
+            if (!(isalnum((unsigned char)p[i]) || p[i] == '_')) {
+                snprintf(err, errlen, "config: .env line %d: bad key", lineno);
+                return -1;
+            }
+        }
+        memcpy(key, p, kl);
+        key[kl] = '\0';
+        const char *v = eq + 1;
+        while (v < e && isspace((unsigned char)*v))
+            v++;
+        size_t vl = (size_t)(e - v);
+        if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
+            v++;
+            vl -= 2;
+        }
+        if (vl >= sizeof value || memchr(v, '\0', vl)) {
+            snprintf(err, errlen, "config: .env line %d: value too long or not text", lineno);
+            return -1;
+        }
+        memcpy(value, v, vl);
+        value[vl] = '\0';
+        if (cb(key, value, arg) < 0) {
+            size_t l = strlen(err);
+            if (l == 0)
+                snprintf(err, errlen, "config: .env line %d: rejected", lineno);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct env_ctx {
+    struct config *c;
+    char *err;
+    size_t errlen;
+};
+
+static int env_cb(const char *key, const char *value, void *arg)
+{
+    struct env_ctx *x = arg;
+    /* the environment wins over .env */
+    if (getenv(key))
+        return 0;
+    return config_set(x->c, key, value, x->err, x->errlen) < 0 ? -1 : 0;
+}
+
+static int load_envfile(struct config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 0 : (snprintf(err, errlen, "config: cannot read %s: %s", path,
+                                               strerror(errno)),
+                                      -1);
+    char *buf = xmalloc(1024 * 1024);
+    size_t n = fread(buf, 1, 1024 * 1024, f);
+    int toolong = !feof(f);
+    fclose(f);
+    int rc = -1;
+    if (toolong) {
+        snprintf(err, errlen, "config: %s is larger than 1 MiB", path);
+        goto out;
+    }
+    struct env_ctx x = {c, err, errlen};
+    rc = config_parse_env(buf, n, env_cb, &x, err, errlen);
+out:
+    free(buf);
+    return rc;
+}
+
+int config_load(struct config *c, const char *envfile, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    err[0] = '\0';
+    for (const struct config_entry *e = config_table; e->name; e++) {
+        if (e->type == CONFIG_INT) {
+            long v = 0;
+            util_parse_long(e->def, e->min, e->max, &v);
+            *int_field(c, e) = v;
+        } else {
+            *str_field(c, e) = xstrdup(e->def);
+        }
+    }
+    if (envfile && load_envfile(c, envfile, err, errlen) < 0)
+        return -1;
+    for (char **ep = environ; *ep; ep++) {
+        const char *eq = strchr(*ep, '=');
+        if (!eq || eq - *ep >= 128)
+            continue;
+        char name[128];
+        memcpy(name, *ep, (size_t)(eq - *ep));
+        name[eq - *ep] = '\0';
+        if (config_set(c, name, eq + 1, err, errlen) < 0)
+            return -1;
+    }
+    return config_validate(c, err, errlen);
+}
+
+int config_validate(const struct config *c, char *err, size_t errlen)
+{
+    if (c->restart_backoff_min_ms > c->restart_backoff_max_ms) {
+        snprintf(err, errlen, "config: RESTART_BACKOFF_MIN_MS (%ld) exceeds RESTART_BACKOFF_MAX_MS (%ld)",
+                 c->restart_backoff_min_ms, c->restart_backoff_max_ms);
+        return -1;
+    }
+    if (c->api_key[0] && strlen(c->api_key) < 16) {
+        snprintf(err, errlen, "config: API_KEY must be at least 16 characters (or empty to generate one)");
+        return -1;
+    }
+    if (c->webhook_secret[0] && strlen(c->webhook_secret) < 16) {
+        snprintf(err, errlen, "config: WEBHOOK_SECRET must be at least 16 characters (or empty to generate one)");
+        return -1;
+    }
+    if (c->database_url[0] && strncmp(c->database_url, "sqlite:", 7) != 0) {
+        snprintf(err, errlen, "config: DATABASE_URL must start with sqlite: (the only store in this build)");
+        return -1;
+    }
+    if (strcmp(c->runner, "docker") == 0) {
+        snprintf(err, errlen, "config: RUNNER=docker is not available in this build yet; use RUNNER=process");
+        return -1;
+    }
+    return 0;
+}
+
+void config_print_help(void)
+{
+    printf("Configuration (environment, or KEY=VALUE lines in .env; the environment wins):\n");
+    for (const struct config_entry *e = config_table; e->name; e++) {
+        if (e->type == CONFIG_INT)
+            printf("  %-26s %s [%ld..%ld, default %s]\n", e->name, e->help, e->min, e->max, e->def);
+        else if (e->type == CONFIG_ENUM)
+            printf("  %-26s %s [%s, default %s]\n", e->name, e->help, e->choices, e->def);
+        else
+            printf("  %-26s %s%s%s%s\n", e->name, e->help, e->def[0] ? " [default " : "",
+                   e->def, e->def[0] ? "]" : "");
+    }
+    printf("  %-26s a socks5h://user:pass@host:port egress for the proxy pool\n", "PROXY_URL_<n>");
+}
+
+void config_free(struct config *c)
+{
+    for (const struct config_entry *e = config_table; e->name; e++)
+        if (e->type != CONFIG_INT)
+            free(*str_field(c, e));
+    for (int i = 0; i < c->nproxy_urls; i++)
+        free(c->proxy_urls[i]);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,383 @@
+#include "http.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hmac.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+struct http_req {
+    struct evhttp_request *req;
+    const struct http_route *route;
+    const char *route_label;
+    char *params[HTTP_MAX_PARAMS];
+    int64_t tenant_id;
+    int admin;
+    struct evkeyvalq query;
+    int query_parsed;
+    char *body;
+    size_t bodylen;
+    /* the answer, kept until the batch commits */
+    int status;
+    char *content_type;
+    char *resp;
+    size_t resp_len;
+};
+
+#define MAX_ROUTE_TABLES 16
+#define MAX_METRIC_ROWS 512
+
+struct metric_row {
+    const char *route;
+    int status;
+    uint64_t count;
+};
+
+static struct evhttp *server;
+static const struct http_route *tables[MAX_ROUTE_TABLES];
+static int ntables;
+static char *admin_key;
+static struct metric_row metric_rows[MAX_METRIC_ROWS];
+static int nmetric_rows;
+
+void http_add_routes(const struct http_route *routes)
+{
+    if (ntables < MAX_ROUTE_TABLES)
+        tables[ntables++] = routes;
+}
+
+const char *http_param(struct http_req *r, int i) { return i < HTTP_MAX_PARAMS ? r->params[i] : NULL; }
+int64_t http_tenant(const struct http_req *r) { return r->tenant_id; }
+int http_is_admin(const struct http_req *r) { return r->admin; }
+
+const char *http_body(struct http_req *r, size_t *len)
+{
+    *len = r->bodylen;
+    return r->body;
+}
+
+const char *http_header(struct http_req *r, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+}
+
+const char *http_query(struct http_req *r, const char *key)
+{
+    if (!r->query_parsed) {
+        r->query_parsed = 1;
+        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+        if (q && evhttp_parse_query_str(q, &r->query) < 0)
+            return NULL;
+    }
+    return evhttp_find_header(&r->query, key);
+}
+
+void http_key_hash(const char *key, char *out) { hmac_sha256_plain_hex(key, strlen(key), out); }
+
+static void count_metric(const char *route, int status)
+{
+    for (int i = 0; i < nmetric_rows; i++) {
+        if (metric_rows[i].status == status && strcmp(metric_rows[i].route, route) == 0) {
+            metric_rows[i].count++;
+            return;
+        }
+    }
+    if (nmetric_rows < MAX_METRIC_ROWS)
+        metric_rows[nmetric_rows++] = (struct metric_row){route, status, 1};
+}
+
+void http_metrics_each(void (*fn)(const char *route, int status, uint64_t count, void *arg), void *arg)
+{
+    for (int i = 0; i < nmetric_rows; i++)
+        fn(metric_rows[i].route, metric_rows[i].status, metric_rows[i].count, arg);
+}
+
+static void req_free(struct http_req *r)
+{
+    for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+        free(r->params[i]);
+    if (r->query_parsed)
+        evhttp_clear_headers(&r->query);
+    free(r->body);
+    free(r->content_type);
+    free(r->resp);
+    free(r);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "";
+    }
+}
+
+static void send_now(void *arg, int ok)
+{
+    struct http_req *r = arg;
+    if (!ok) {
+        /* the state this answer described did not become durable */
+        static const char msg[] =
+            "{\"error\":{\"code\":\"STORE_ERROR\",\"message\":\"the change could not be saved; nothing was done\"}}";
+        free(r->resp);
+        r->resp = xstrdup(msg);
+        r->resp_len = sizeof msg - 1;
+        free(r->content_type);
+        r->content_type = xstrdup("application/json");
+        r->status = 500;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", r->content_type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, r->resp, r->resp_len);
+    count_metric(r->route_label, r->status);
+    evhttp_send_reply(r->req, r->status, reason_phrase(r->status), b);
+    evbuffer_free(b);
+    req_free(r);
+}
+
+void http_reply_raw(struct http_req *r, int status, const char *content_type, const char *body,
+                    size_t len)
+{
+    r->status = status;
+    r->content_type = xstrdup(content_type);
+    r->resp = xmalloc(len + 1);
+    memcpy(r->resp, body, len);
+    r->resp[len] = '\0';
+    r->resp_len = len;
+    store_after_commit(send_now, r);
+}
+
+void http_reply_json(struct http_req *r, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!s)
+        abort();
+    r->status = status;
+    r->content_type = xstrdup("application/json");
+    r->resp = s;
+    r->resp_len = strlen(s);
+    store_after_commit(send_now, r);
+}
+
+void http_reply_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+json_t *http_json_object(struct http_req *r)
+{
+    if (r->bodylen == 0) {
+        http_reply_error(r, 400, "INVALID_JSON", "the request needs a JSON object body");
+        return NULL;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(r->body, r->bodylen, JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        http_reply_error(r, 400, "INVALID_JSON", "body is not valid JSON: %s (line %d)", e.text, e.line);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_reply_error(r, 400, "INVALID_JSON", "body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    default: return "OTHER";
+    }
+}
+
+/* 1 when path matches pattern; captures {x} segments into r->params */
+static int match(const char *pattern, const char *path, struct http_req *r)
+{
+    const char *p = pattern, *s = path;
+    int np = 0;
+    char *caps[HTTP_MAX_PARAMS] = {0};
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            const char *se = strchr(s, '/');
+            if (!pe)
+                goto no;
+            if (!se)
+                se = s + strlen(s);
+            if (se == s || np >= HTTP_MAX_PARAMS)
+                goto no;
+            caps[np++] = xstrndup(s, (size_t)(se - s));
+            p = pe + 1;
+            s = se;
+        } else if (*p == *s) {
+            p++;
+            s++;
+        } else {
+            goto no;
+        }
+    }
+    if (*p || *s)
+        goto no;
+    for (int i = 0; i < np; i++)
+        r->params[i] = caps[i];
+    return 1;
+no:
+    for (int i = 0; i < np; i++)
+        free(caps[i]);
+    return 0;
+}
+
+static int authenticate(struct http_req *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+    const char *key = evhttp_find_header(h, "X-API-Key");
+    if (!key) {
+        const char *a = evhttp_find_header(h, "Authorization");
+        if (a && strncasecmp(a, "Bearer ", 7) == 0)
+            key = a + 7;
+    }
+    if (!key || !*key || strlen(key) > 256)
+        return -1;
+    if (hmac_equal(key, strlen(key), admin_key, strlen(admin_key))) {
+        r->admin = 1;
+        r->tenant_id = TENANT_DEFAULT;
+        return 0;
+    }
+    char hash[HMAC_HEX_LEN + 1];
+    http_key_hash(key, hash);
+    int64_t tid;
+    if (store_apikey_lookup(hash, &tid) != STORE_OK)
+        return -1;
+    r->tenant_id = tid;
+    return 0;
+}
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+    struct http_req *r = xcalloc(1, sizeof *r);
+    r->req = req;
+    r->route_label = "other";
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *method = method_name(evhttp_request_get_command(req));
+    if (!path || !*path) {
+        http_reply_error(r, 400, "BAD_REQUEST", "the request has no path");
+        return;
+    }
+    const struct http_route *found = NULL;
+    int path_matched = 0;
+    for (int t = 0; t < ntables && !found; t++) {
+        for (const struct http_route *rt = tables[t]; rt->method; rt++) {
+            if (!match(rt->pattern, path, r))
+                continue;
+            path_matched = 1;
+            if (strcmp(rt->method, method) == 0) {
+                found = rt;
+                break;
+            }
+            for (int i = 0; i < HTTP_MAX_PARAMS; i++) {
+                free(r->params[i]);
+                r->params[i] = NULL;
+            }
+        }
+    }
+    if (!found) {
+        if (path_matched)
+            http_reply_error(r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s", method, path);
+        else
+            http_reply_error(r, 404, "NOT_FOUND", "no route %s %s", method, path);
+        return;
+    }
+    r->route = found;
+    r->route_label = found->pattern;
+    if (found->auth != AUTH_NONE) {
+        if (authenticate(r) < 0) {
+            http_reply_error(r, 401, "UNAUTHORIZED",
+                             "a valid API key is needed in X-API-Key or Authorization: Bearer");
+            return;
+        }
+        if (found->auth == AUTH_ADMIN && !r->admin) {
+            http_reply_error(r, 403, "FORBIDDEN", "this route needs the admin key");
+            return;
+        }
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    r->body = xmalloc(len + 1);
+    evbuffer_remove(in, r->body, len);
+    r->body[len] = '\0';
+    r->bodylen = len;
+    found->fn(r);
+}
+
+int http_start(struct event_base *base, const char *host, int port, size_t max_body,
+               const char *key, char *err, size_t errlen)
+{
+    server = evhttp_new(base);
+    if (!server) {
+        snprintf(err, errlen, "http: cannot create the server");
+        return -1;
+    }
+    evhttp_set_max_body_size(server, (ev_ssize_t)max_body);
+    evhttp_set_max_headers_size(server, 16 * 1024);
+    evhttp_set_timeout(server, 60);
+    evhttp_set_allowed_methods(server, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+                                           EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
+                                           EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(server, dispatch, NULL);
+    if (!evhttp_bind_socket_with_handle(server, host, (ev_uint16_t)port)) {
+        snprintf(err, errlen, "http: cannot listen on %s:%d (in use, or not an address here)", host, port);
+        evhttp_free(server);
+        server = NULL;
+        return -1;
+    }
+    admin_key = xstrdup(key);
+    return 0;
+}
+
+void http_stop(void)
+{
+    if (server)
+        evhttp_free(server);
+    server = NULL;
+    free(admin_key);
+    admin_key = NULL;
+}

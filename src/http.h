@@ -1,0 +1,65 @@
+/* http: the evhttp server, the route table, authentication and JSON answers.
+ * Answers are held until the store's batch commits (store_after_commit), so that a
+ * client never sees an answer for state that is not durable.
+ * A struct http_req lives from the route's handler until its answer is sent; a
+ * handler that answers later keeps the pointer and must answer exactly once. */
+#ifndef SB_HTTP_H
+#define SB_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct http_req;
+
+typedef void (*http_handler)(struct http_req *r);
+
+enum http_auth {
+    AUTH_NONE,   /* /health, worker and provider webhooks: they check their own signatures */
+    AUTH_TENANT, /* any valid key; acts on its tenant (the admin key acts on 'default') */
+    AUTH_ADMIN,  /* the admin key only */
+};
+
+struct http_route {
+    const char *method;  /* "GET", "POST", "DELETE" */
+    const char *pattern; /* "/api/sessions/{id}/qr": {x} matches one path segment */
+    enum http_auth auth;
+    http_handler fn;
+};
+
+#define HTTP_MAX_PARAMS 4
+#define TENANT_DEFAULT 1
+
+int http_start(struct event_base *base, const char *host, int port, size_t max_body,
+               const char *admin_key, char *err, size_t errlen);
+void http_stop(void);
+/* routes: a static array ending with a NULL method; borrowed for the daemon's life */
+void http_add_routes(const struct http_route *routes);
+
+const char *http_param(struct http_req *r, int i);
+int64_t http_tenant(const struct http_req *r);
+int http_is_admin(const struct http_req *r);
+const char *http_body(struct http_req *r, size_t *len);
+const char *http_header(struct http_req *r, const char *name);
+/* value of a query parameter, or NULL; borrowed */
+const char *http_query(struct http_req *r, const char *key);
+
+/* The body as a JSON object. On failure answers 400 INVALID_JSON and returns NULL.
+ * Caller owns the result (json_decref). */
+json_t *http_json_object(struct http_req *r);
+
+/* Answers; each takes ownership of what it is given and ends the request. */
+void http_reply_json(struct http_req *r, int status, json_t *body);
+void http_reply_raw(struct http_req *r, int status, const char *content_type, const char *body,
+                    size_t len);
+void http_reply_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* SHA-256 hex of an API key, as stored. out holds 65 bytes. */
+void http_key_hash(const char *key, char *out);
+
+/* Counter rows for /metrics: calls fn for each (route, status, count). */
+void http_metrics_each(void (*fn)(const char *route, int status, uint64_t count, void *arg), void *arg);
+
+#endif

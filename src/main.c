@@ -1,0 +1,214 @@
+/* switchboard: the daemon's entry point. Wires the modules together on one libevent
+ * loop; see DESIGN.md for the shape. */
+#include <errno.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "hmac.h"
+#include "http.h"
+#include "httpc.h"
+#include "log.h"
+#include "pool.h"
+#include "runner.h"
+#include "session.h"
+#include "store.h"
+#include "util.h"
+
+static void usage(void)
+{
+    printf("usage: switchboard [--check] [--help]\n"
+           "  --check   validate the configuration and exit (0 when it is good)\n\n");
+    config_print_help();
+}
+
+/* the value of a generated secret: from the config, else from DATA_DIR/name, else new */
+static char *secret(const char *configured, const char *dir, const char *name, const char *prefix,
+                    int *generated)
+{
+    *generated = 0;
+    if (configured && *configured)
+        return xstrdup(configured);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *v = util_read_file(path, 512, NULL);
+    if (v) {
+        v[strcspn(v, "\r\n")] = '\0';
+        if (strlen(v) >= 16)
+            return v;
+        free(v);
+    }
+    char hex[97];
+    if (hmac_random_hex(hex, 24) < 0)
+        return NULL;
+    char *out = xasprintf("%s%s", prefix, hex);
+    if (util_write_file_atomic(path, out, strlen(out), 0600) < 0) {
+        log_error("main", "cannot write %s: %s", path, strerror(errno));
+        free(out);
+        return NULL;
+    }
+    *generated = 1;
+    return out;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    log_info("main", "signal received, shutting down signal=%d", (int)sig);
+    event_base_loopbreak(arg);
+}
+
+static char *default_worker_command(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return xstrdup("sim-worker");
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    return xasprintf("%s/sim-worker", exe);
+}
+
+int main(int argc, char **argv)
+{
+    int check = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check") == 0) {
+            check = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage();
+            return 0;
+        } else {
+            fprintf(stderr, "switchboard: unknown argument '%s' (try --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    struct config cfg;
+    char err[512];
+    const char *envfile = getenv("ENV_FILE") ? getenv("ENV_FILE") : ".env";
+    if (config_load(&cfg, envfile, err, sizeof err) < 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        config_free(&cfg);
+        return 1;
+    }
+    enum log_level lvl = LOG_INFO;
+    log_level_parse(cfg.log_level, &lvl);
+    log_set_level(lvl);
+    if (check) {
+        printf("switchboard: configuration ok\n");
+        config_free(&cfg);
+        return 0;
+    }
+
+    int rc = 1;
+    struct event_base *base = NULL;
+    struct runner *runner = NULL;
+    char *api_key = NULL, *master = NULL, *instance = NULL, *worker_cmd = NULL, *wh_url = NULL,
+         *db_path = NULL;
+    struct event *sig_int = NULL, *sig_term = NULL;
+    int gen_key, gen_secret, gen_inst;
+
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (util_mkdirs(cfg.data_dir, 0700) < 0) {
+        fprintf(stderr, "switchboard: cannot create DATA_DIR %s: %s\n", cfg.data_dir, strerror(errno));
+        goto out;
+    }
+    api_key = secret(cfg.api_key, cfg.data_dir, "api_key", "sb_admin_", &gen_key);
+    master = secret(cfg.webhook_secret, cfg.data_dir, "webhook_secret", "", &gen_secret);
+    instance = secret(NULL, cfg.data_dir, "instance_id", "", &gen_inst);
+    if (!api_key || !master || !instance) {
+        fprintf(stderr, "switchboard: cannot create the secrets under %s\n", cfg.data_dir);
+        goto out;
+    }
+    if (gen_key)
+        printf("switchboard: first start: generated the admin API key %s\n"
+               "switchboard: it is kept in %s/api_key (mode 0600) and is not printed again\n",
+               api_key, cfg.data_dir);
+    fflush(stdout);
+
+    struct event_config *ec = event_config_new();
+    base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    /* 0: unused, 1: I/O and timers, 2: the store's group commit (after the turn's I/O) */
+    if (!base || event_base_priority_init(base, 3) < 0) {
+        fprintf(stderr, "switchboard: cannot create the event loop\n");
+        goto out;
+    }
+    db_path = cfg.database_url[0] ? xstrdup(cfg.database_url + 7)
+                                  : xasprintf("%s/switchboard.db", cfg.data_dir);
+    if (store_open(base, db_path, err, sizeof err) < 0 || httpc_init(base) < 0 ||
+        pool_init(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "switchboard: %s\n", err[0] ? err : "start-up failed");
+        goto out;
+    }
+    store_flush();
+    worker_cmd = cfg.worker_command[0] ? xstrdup(cfg.worker_command) : default_worker_command();
+    struct runner_process_opts ro = {worker_cmd, instance, cfg.worker_log_max_bytes};
+    runner = runner_process_new(base, &ro, session_on_worker_exit, NULL, err, sizeof err);
+    if (!runner) {
+        fprintf(stderr, "switchboard: config: %s\n", err);
+        goto out;
+    }
+    wh_url = cfg.worker_webhook_url[0] ? xstrdup(cfg.worker_webhook_url)
+                                       : xasprintf("http://127.0.0.1:%ld/webhook", cfg.orch_port);
+    api_ops_set_start_time();
+    api_ops_register(&cfg);
+    api_sessions_register(&cfg);
+    api_proxies_register();
+    webhook_register(&cfg, master);
+    if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
+                   sizeof err) < 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        goto out;
+    }
+    if (session_init(base, &cfg, runner, master, wh_url, err, sizeof err) < 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        goto out;
+    }
+    sig_int = evsignal_new(base, SIGINT, on_signal, base);
+    sig_term = evsignal_new(base, SIGTERM, on_signal, base);
+    event_add(sig_int, NULL);
+    event_add(sig_term, NULL);
+    log_info("main", "listening url=http://%s:%ld runner=%s worker=%s data=%s", cfg.orch_host,
+             cfg.orch_port, runner->name, worker_cmd, cfg.data_dir);
+    event_base_dispatch(base);
+    rc = 0;
+out:
+    http_stop();
+    if (runner) {
+        session_shutdown();
+        runner->destroy(runner);
+    }
+    httpc_shutdown();
+    store_close();
+    pool_free();
+    if (sig_int)
+        event_free(sig_int);
+    if (sig_term)
+        event_free(sig_term);
+    if (base)
+        event_base_free(base);
+    free(api_key);
+    free(master);
+    free(instance);
+    free(worker_cmd);
+    free(wh_url);
+    free(db_path);
+    config_free(&cfg);
+    log_info("main", "stopped");
+    return rc;
+}

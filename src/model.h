@@ -1,0 +1,82 @@
+/* model: the records the daemon keeps in memory and the store persists.
+ * Plain data; the owning module (session.c, proxy.c) manages their lifetime. */
+#ifndef SB_MODEL_H
+#define SB_MODEL_H
+
+#include <stdint.h>
+
+enum sess_status {
+    SS_PROVISIONING,
+    SS_STARTING,
+    SS_QR_READY,
+    SS_CONNECTED,
+    SS_DISCONNECTED,
+    SS_LOGGED_OUT,
+    SS_FAILED,
+    SS_STOPPED,
+    SS__COUNT
+};
+
+enum login_method { LOGIN_QR, LOGIN_PAIRING };
+
+#define SESSION_NAME_MAX 32
+#define PHONE_MAX 16
+#define ADDR_MAX 64
+#define TEXT_MAX 512 /* reason, last error: truncated to this */
+#define QR_MAX 1024
+
+struct worker_state {
+    char backend[16];     /* "process" | "docker" */
+    int pid;              /* process backend; 0 when none */
+    int64_t ident;        /* process start time in clock ticks (guards pid reuse) */
+    char address[ADDR_MAX]; /* host:port the worker serves commands on */
+};
+
+struct session {
+    int64_t id;                   /* n of worker_<n>; never reused */
+    char name[SESSION_NAME_MAX];  /* "worker_<n>" */
+    int64_t tenant_id;
+    enum sess_status status;
+    char phone[PHONE_MAX];        /* digits, "" until known */
+    int64_t proxy_id;             /* 0 = direct connection */
+    enum login_method login;
+    char pairing_phone[PHONE_MAX];
+    char reason[TEXT_MAX];        /* why the last status change happened */
+    char last_error[TEXT_MAX];
+    char qr[QR_MAX];
+    int64_t qr_at;
+    char pairing_code[16];
+    int64_t pairing_at;
+    char trust_level[8];          /* fixed level, "" = by account age */
+    int64_t created_at, connected_at, first_connected_at, last_ping_at;
+    int restarts;                 /* worker restarts over the session's life */
+    int fail_streak;              /* starts in a row that never reached connected */
+    struct worker_state worker;
+    void *rt;                     /* runtime state owned by session.c, never stored */
+};
+
+enum proxy_status { PROXY_OK, PROXY_BAD };
+
+struct proxy {
+    int64_t id;
+    int64_t tenant_id;            /* 0 = shared pool */
+    char *url;                    /* socks5h://user:pass@host:port — a secret */
+    enum proxy_status status;
+    char source[8];               /* "env" | "api" */
+    char last_error[TEXT_MAX];
+    int64_t bad_at;
+    int64_t created_at;
+    int nsessions;                /* derived, not stored */
+};
+
+struct binding {
+    int64_t tenant_id;
+    char phone[PHONE_MAX];
+    int64_t proxy_id;
+};
+
+const char *sess_status_name(enum sess_status s);
+/* -1 when unknown */
+int sess_status_parse(const char *name);
+
+#endif

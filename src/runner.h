@@ -1,0 +1,68 @@
+/* runner: starts, stops and inspects workers. The rest of the daemon talks only to
+ * this interface; runner-process.c is the default backend (a Docker backend follows).
+ * Exits are reported through the callback given at creation, from the event loop. */
+#ifndef SB_RUNNER_H
+#define SB_RUNNER_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+struct event_base;
+
+/* What a worker is started with (SPEC §5). All strings borrowed for the call. */
+struct worker_spec {
+    const char *session;        /* "worker_7" */
+    const char *proxy_url;      /* "" for a direct connection */
+    const char *webhook_url;
+    const char *worker_key;     /* this worker's own signing key (hex) */
+    const char *auth_dir;
+    const char *login_method;   /* "qr" | "pairing_code" */
+    const char *pairing_phone;  /* "" unless pairing */
+    const char *log_path;
+};
+
+/* A worker found running at start-up that this daemon instance started earlier. */
+struct runner_found {
+    char session[SESSION_NAME_MAX];
+    struct worker_state w;
+};
+
+/* code: exit status, or -1 when killed by signal signo, or -1/0 when unknown */
+typedef void (*runner_exit_cb)(const char *session, int code, int signo, void *arg);
+
+struct runner {
+    const char *name;
+    /* 0 and *out filled, or -1 with err */
+    int (*start)(struct runner *rn, const struct worker_spec *spec, struct worker_state *out,
+                 char *err, size_t errlen);
+    /* asks the worker to end (SIGTERM / container stop), forcing after grace_ms; the exit
+     * callback follows. 0, or -1 when it was not running. */
+    int (*stop)(struct runner *rn, const char *session, const struct worker_state *w, long grace_ms);
+    /* 1 when the worker w is alive, 0 when not */
+    int (*inspect)(struct runner *rn, const struct worker_state *w);
+    /* lists workers of this instance that are running now (e.g. left by a killed daemon);
+     * returns how many were written to out (at most max) */
+    int (*scan)(struct runner *rn, struct runner_found *out, int max);
+    /* takes over a found worker: its exit is reported like any other. 0 or -1. */
+    int (*adopt)(struct runner *rn, const char *session, const struct worker_state *w);
+    /* ends a found worker that is not adopted, waiting at most grace_ms. */
+    void (*kill_found)(struct runner *rn, const struct worker_state *w, long grace_ms);
+    /* housekeeping: caps worker logs */
+    void (*tick)(struct runner *rn);
+    /* number of workers it watches */
+    int (*count)(struct runner *rn);
+    void (*destroy)(struct runner *rn);
+    void *impl;
+};
+
+struct runner_process_opts {
+    const char *command;     /* worker program and arguments, split on spaces */
+    const char *instance_id; /* marks this daemon's workers (SWITCHBOARD_INSTANCE) */
+    long log_max_bytes;
+};
+
+struct runner *runner_process_new(struct event_base *base, const struct runner_process_opts *o,
+                                  runner_exit_cb cb, void *arg, char *err, size_t errlen);
+
+#endif

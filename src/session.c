@@ -1,0 +1,1088 @@
+#include "session.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "hmac.h"
+#include "log.h"
+#include "pool.h"
+#include "proxy.h"
+#include "runner.h"
+#include "sessfsm.h"
+#include "store.h"
+#include "util.h"
+#include "wclient.h"
+#include "wevent.h"
+
+/* what to do once a stopping worker has exited */
+enum after {
+    AFTER_RESTART = 1 << 0,     /* start again after the back-off delay */
+    AFTER_RESTART_NOW = 1 << 1, /* start again at once (still paced) */
+    AFTER_WIPE = 1 << 2,        /* remove the auth directory */
+    AFTER_FREE = 1 << 3,        /* the session was deleted: free it */
+};
+
+struct pair_waiter {
+    struct event *timer;
+    void (*cb)(struct session *s, const char *code, void *arg);
+    void *arg;
+    struct session *s;
+    struct pair_waiter *next;
+};
+
+struct sess_rt {
+    struct event *restart_ev;
+    int queued;
+    int running;
+    int stopping;
+    unsigned after_stop;
+    int64_t started_mono;
+    int64_t last_ping_mono;
+    int waiting_proxy;
+    int deleted;
+    int health_inflight;
+    int logout_inflight;
+    struct pair_waiter *waiters;
+};
+
+static struct event_base *evbase;
+static const struct config *cfg;
+static struct runner *runner;
+static char *master;
+static char *webhook_url;
+static char *sessions_dir;
+static char *logs_dir;
+
+static struct session **byid; /* indexed by id */
+static size_t capid;
+static struct session **graveyard; /* deleted, worker still stopping */
+static size_t ngrave, capgrave;
+
+static int64_t *queue; /* start queue of session ids (ring) */
+static size_t qhead, qlen, qcap;
+static struct event *pace_ev;
+static int64_t last_start_mono = INT64_MIN / 2;
+static struct event *watchdog_ev;
+static struct event *monitor_ev;
+static struct session_stats stats;
+
+static struct sess_rt *RT(const struct session *s) { return s->rt; }
+
+int session_is_waiting_proxy(const struct session *s) { return RT(s)->waiting_proxy; }
+int session_worker_running(const struct session *s) { return RT(s)->running; }
+void session_get_stats(struct session_stats *st) { *st = stats; }
+
+void session_worker_key(const struct session *s, char *out) { wclient_worker_key(master, s->name, out); }
+
+struct session *session_get(int64_t id)
+{
+    if (id <= 0 || (size_t)id >= capid)
+        return NULL;
+    return byid[id];
+}
+
+struct session *session_find(const char *name)
+{
+    int64_t n;
+    return wevent_session_num(name, &n) == 0 ? session_get(n) : NULL;
+}
+
+void session_each(void (*fn)(struct session *s, void *arg), void *arg)
+{
+    for (size_t i = 1; i < capid; i++)
+        if (byid[i])
+            fn(byid[i], arg);
+}
+
+static void set_text(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+static void auth_dir(const struct session *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", sessions_dir, s->name);
+}
+
+static void save(struct session *s)
+{
+    if (store_session_save(s) != STORE_OK)
+        log_error("session", "cannot save session=%s", s->name);
+}
+
+static void index_session(struct session *s)
+{
+    if ((size_t)s->id >= capid) {
+        size_t ncap = capid ? capid : 64;
+        while (ncap <= (size_t)s->id)
+            ncap *= 2;
+        byid = xrealloc(byid, ncap * sizeof *byid);
+        memset(byid + capid, 0, (ncap - capid) * sizeof *byid);
+        capid = ncap;
+    }
+    byid[s->id] = s;
+}
+
+static struct session *new_session(const struct session *src)
+{
+    struct session *s = xcalloc(1, sizeof *s);
+    *s = *src;
+    s->rt = xcalloc(1, sizeof(struct sess_rt));
+    return s;
+}
+
+static void free_session(struct session *s)
+{
+    struct sess_rt *rt = RT(s);
+    if (rt->restart_ev)
+        event_free(rt->restart_ev);
+    free(rt);
+    free(s);
+}
+
+/* ---------- pairing waiters ---------- */
+
+static void waiter_fire(struct session *s, struct pair_waiter *w, const char *code)
+{
+    struct sess_rt *rt = RT(s);
+    for (struct pair_waiter **pp = &rt->waiters; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    event_free(w->timer);
+    w->cb(s, code, w->arg);
+    free(w);
+}
+
+static void waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct pair_waiter *w = arg;
+    waiter_fire(w->s, w, NULL);
+}
+
+static void waiters_fire_all(struct session *s, const char *code)
+{
+    while (RT(s)->waiters)
+        waiter_fire(s, RT(s)->waiters, code);
+}
+
+void session_wait_pairing(struct session *s, long wait_ms,
+                          void (*cb)(struct session *s, const char *code, void *arg), void *arg)
+{
+    if (s->pairing_code[0] || wait_ms <= 0) {
+        cb(s, s->pairing_code[0] ? s->pairing_code : NULL, arg);
+        return;
+    }
+    struct pair_waiter *w = xcalloc(1, sizeof *w);
+    w->cb = cb;
+    w->arg = arg;
+    w->s = s;
+    w->timer = evtimer_new(evbase, waiter_timeout, w);
+    struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+    evtimer_add(w->timer, &tv);
+    w->next = RT(s)->waiters;
+    RT(s)->waiters = w;
+}
+
+/* ---------- starting and stopping workers ---------- */
+
+static void pace_arm(void);
+
+static void enqueue_start(struct session *s)
+{
+    struct sess_rt *rt = RT(s);
+    if (rt->queued || rt->running || rt->deleted)
+        return;
+    if (qlen == qcap) {
+        size_t ncap = qcap ? qcap * 2 : 64;
+        int64_t *nq = xmalloc(ncap * sizeof *nq);
+        for (size_t i = 0; i < qlen; i++)
+            nq[i] = queue[(qhead + i) % qcap];
+        free(queue);
+        queue = nq;
+        qhead = 0;
+        qcap = ncap;
+    }
+    queue[(qhead + qlen) % qcap] = s->id;
+    qlen++;
+    rt->queued = 1;
+    pace_arm();
+}
+
+static void restart_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    enqueue_start(arg);
+}
+
+static void schedule_start(struct session *s, int backoff)
+{
+    struct sess_rt *rt = RT(s);
+    if (rt->running && rt->stopping) {
+        /* the worker is on its way out: start again once it is gone */
+        rt->after_stop |= backoff ? AFTER_RESTART : AFTER_RESTART_NOW;
+        return;
+    }
+    if (!backoff) {
+        enqueue_start(s);
+        return;
+    }
+    int n = s->fail_streak < 1 ? 1 : s->fail_streak;
+    long delay = backoff_delay_ms(n, cfg->restart_backoff_min_ms, cfg->restart_backoff_max_ms,
+                                  hmac_random01());
+    if (!rt->restart_ev)
+        rt->restart_ev = evtimer_new(evbase, restart_timer_cb, s);
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+    evtimer_add(rt->restart_ev, &tv);
+    log_info("session", "restart scheduled session=%s in_ms=%ld failed_starts=%d", s->name, delay,
+             s->fail_streak);
+}
+
+static void wipe_auth(struct session *s)
+{
+    char dir[PATH_MAX];
+    auth_dir(s, dir, sizeof dir);
+    if (util_rmtree_below(sessions_dir, dir) < 0 && errno != ENOENT)
+        log_warn("session", "cannot remove auth dir session=%s error=%s", s->name, strerror(errno));
+    else
+        log_info("session", "auth dir removed session=%s", s->name);
+}
+
+static void run_after(struct session *s, unsigned after)
+{
+    if (after & AFTER_WIPE)
+        wipe_auth(s);
+    if (after & AFTER_FREE)
+        return;
+    if (!sessfsm_should_run(s->status) || RT(s)->waiting_proxy)
+        return;
+    if (after & AFTER_RESTART_NOW)
+        schedule_start(s, 0);
+    else if (after & AFTER_RESTART)
+        schedule_start(s, 1);
+}
+
+static void stop_worker(struct session *s, unsigned after)
+{
+    struct sess_rt *rt = RT(s);
+    if (rt->restart_ev)
+        evtimer_del(rt->restart_ev);
+    if (!rt->running) {
+        run_after(s, after);
+        return;
+    }
+    rt->after_stop |= after;
+    if (rt->stopping)
+        return;
+    rt->stopping = 1;
+    if (runner->stop(runner, s->name, &s->worker, cfg->worker_stop_grace_ms) < 0) {
+        /* the runner no longer knows it: treat it as gone */
+        rt->running = 0;
+        rt->stopping = 0;
+        unsigned a = rt->after_stop;
+        rt->after_stop = 0;
+        run_after(s, a);
+    }
+}
+
+/* one status change: the pure machine decides, this applies */
+static int input(struct session *s, enum fsm_input in, const char *reason)
+{
+    struct fsm_result r;
+    if (sessfsm_step(s->status, in, &r) < 0)
+        return -1;
+    enum sess_status prev = s->status;
+    s->status = r.next;
+    if (reason)
+        set_text(s->reason, sizeof s->reason, reason);
+    if (r.actions & ACT_CLEAR_QR) {
+        s->qr[0] = '\0';
+        s->pairing_code[0] = '\0';
+    }
+    if (r.actions & ACT_RESET_STREAK)
+        s->fail_streak = 0;
+    if ((r.actions & ACT_BIND_PROXY) && s->phone[0] && s->proxy_id) {
+        int64_t bound = pool_binding(s->tenant_id, s->phone);
+        if (bound == 0)
+            pool_bind(s->tenant_id, s->phone, s->proxy_id);
+        else if (bound != s->proxy_id)
+            log_warn("session", "phone is bound to another proxy session=%s phone=%s bound=%lld uses=%lld",
+                     s->name, s->phone, (long long)bound, (long long)s->proxy_id);
+    }
+    unsigned after = 0;
+    if (r.actions & ACT_RESTART)
+        after |= AFTER_RESTART;
+    if (r.actions & ACT_RESTART_NOW)
+        after |= AFTER_RESTART_NOW;
+    if (r.actions & ACT_WIPE_AUTH)
+        after |= AFTER_WIPE;
+    save(s);
+    if (prev != s->status)
+        log_info("session", "status session=%s from=%s to=%s reason=\"%s\"", s->name,
+                 sess_status_name(prev), sess_status_name(s->status), s->reason);
+    if (sessfsm_is_terminal(s->status) && RT(s)->waiters)
+        waiters_fire_all(s, NULL);
+    if (r.actions & ACT_STOP_WORKER)
+        stop_worker(s, after);
+    else if (after)
+        run_after(s, after);
+    return 0;
+}
+
+/* the proxy a session should start on: its own if usable, else a new one. 0 = direct,
+ * -1 = none available (the session must wait) */
+static int64_t proxy_for_start(struct session *s)
+{
+    struct proxy *p = s->proxy_id ? pool_get(s->proxy_id) : NULL;
+    if (p && p->status == PROXY_OK)
+        return p->id;
+    if (!p && s->proxy_id == 0 && !RT(s)->waiting_proxy)
+        return 0; /* direct by choice */
+    if (!p && pool_usable_count(s->tenant_id) == 0)
+        return 0; /* the pool is empty now: direct connections */
+    int64_t bound = s->phone[0] ? pool_binding(s->tenant_id, s->phone) : 0;
+    struct proxy *b = bound ? pool_get(bound) : NULL;
+    if (b && bound != s->proxy_id && pool_has_room(b))
+        return b->id;
+    struct proxy *n = pool_pick(s->tenant_id, s->proxy_id);
+    return n ? n->id : -1;
+}
+
+static void move_to_proxy(struct session *s, int64_t to)
+{
+    if (to == s->proxy_id)
+        return;
+    pool_adjust(s->proxy_id, -1);
+    pool_adjust(to, +1);
+    log_info("session", "proxy switched session=%s from=%lld to=%lld", s->name,
+             (long long)s->proxy_id, (long long)to);
+    s->proxy_id = to;
+    if (s->phone[0] && to)
+        pool_bind(s->tenant_id, s->phone, to);
+}
+
+static void start_now(struct session *s)
+{
+    struct sess_rt *rt = RT(s);
+    int64_t pid = proxy_for_start(s);
+    if (pid < 0) {
+        rt->waiting_proxy = 1;
+        input(s, FSM_NO_PROXY, "no_proxy");
+        return;
+    }
+    if (pid != s->proxy_id)
+        move_to_proxy(s, pid);
+    rt->waiting_proxy = 0;
+    char dir[PATH_MAX], logp[PATH_MAX], key[HMAC_HEX_LEN + 1];
+    auth_dir(s, dir, sizeof dir);
+    snprintf(logp, sizeof logp, "%s/%s.log", logs_dir, s->name);
+    if (util_mkdirs(dir, 0700) < 0) {
+        log_error("session", "cannot create auth dir session=%s error=%s", s->name, strerror(errno));
+    }
+    session_worker_key(s, key);
+    struct proxy *p = s->proxy_id ? pool_get(s->proxy_id) : NULL;
+    struct worker_spec spec = {
+        .session = s->name,
+        .proxy_url = p ? p->url : "",
+        .webhook_url = webhook_url,
+        .worker_key = key,
+        .auth_dir = dir,
+        .login_method = s->login == LOGIN_PAIRING ? "pairing_code" : "qr",
+        .pairing_phone = s->pairing_phone,
+        .log_path = logp,
+    };
+    /* the state that leads to this start is durable before the worker exists */
+    store_flush();
+    char err[256];
+    int first = s->worker.backend[0] == '\0' && s->restarts == 0 && s->fail_streak == 0 &&
+                s->connected_at == 0;
+    s->fail_streak++;
+    if (runner->start(runner, &spec, &s->worker, err, sizeof err) < 0) {
+        stats.worker_start_failures++;
+        set_text(s->last_error, sizeof s->last_error, err);
+        log_error("session", "worker start failed session=%s error=\"%s\"", s->name, err);
+        if (s->fail_streak >= cfg->max_failed_starts) {
+            char why[TEXT_MAX];
+            snprintf(why, sizeof why, "crash loop: %d starts in a row never connected; last: %.400s",
+                     s->fail_streak, err);
+            input(s, FSM_CRASH_LOOP, why);
+        } else {
+            save(s);
+            schedule_start(s, 1);
+        }
+        return;
+    }
+    stats.worker_starts++;
+    if (!first) {
+        s->restarts++;
+        stats.worker_restarts++;
+    }
+    rt->running = 1;
+    rt->started_mono = util_mono_ms();
+    rt->last_ping_mono = rt->started_mono;
+    input(s, FSM_WORKER_STARTED, "worker started");
+}
+
+static void pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    while (qlen) {
+        int64_t id = queue[qhead];
+        qhead = (qhead + 1) % qcap;
+        qlen--;
+        struct session *s = session_get(id);
+        if (!s)
+            continue;
+        RT(s)->queued = 0;
+        if (RT(s)->running || !sessfsm_should_run(s->status))
+            continue;
+        last_start_mono = util_mono_ms();
+        start_now(s);
+        break;
+    }
+    pace_arm();
+}
+
+static void pace_arm(void)
+{
+    if (!qlen || evtimer_pending(pace_ev, NULL))
+        return;
+    int64_t wait = last_start_mono + cfg->provisioning_interval_ms - util_mono_ms();
+    if (wait < 0)
+        wait = 0;
+    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+    evtimer_add(pace_ev, &tv);
+}
+
+/* ---------- runner exits ---------- */
+
+static struct session *grave_take(const char *name)
+{
+    for (size_t i = 0; i < ngrave; i++) {
+        if (strcmp(graveyard[i]->name, name) == 0) {
+            struct session *s = graveyard[i];
+            graveyard[i] = graveyard[--ngrave];
+            return s;
+        }
+    }
+    return NULL;
+}
+
+void session_on_worker_exit(const char *name, int code, int signo, void *arg)
+{
+    struct session *s = session_find(name);
+    if (!s) {
+        s = grave_take(name);
+        if (s) {
+            run_after(s, RT(s)->after_stop);
+            free_session(s);
+        }
+        return;
+    }
+    struct sess_rt *rt = RT(s);
+    rt->running = 0;
+    memset(&s->worker, 0, sizeof s->worker);
+    if (rt->stopping) {
+        rt->stopping = 0;
+        unsigned after = rt->after_stop;
+        rt->after_stop = 0;
+        save(s);
+        run_after(s, after);
+        return;
+    }
+    char why[TEXT_MAX];
+    if (signo)
+        snprintf(why, sizeof why, "worker killed by signal %d", signo);
+    else if (code >= 0)
+        snprintf(why, sizeof why, "worker exited with code %d", code);
+    else
+        snprintf(why, sizeof why, "worker exited");
+    set_text(s->last_error, sizeof s->last_error, why);
+    if (sessfsm_should_run(s->status) && s->fail_streak >= cfg->max_failed_starts) {
+        char loop[TEXT_MAX];
+        snprintf(loop, sizeof loop, "crash loop: %d starts in a row never connected; last: %.400s",
+                 s->fail_streak, why);
+        input(s, FSM_CRASH_LOOP, loop);
+        return;
+    }
+    if (input(s, FSM_WORKER_EXITED, why) < 0)
+        save(s);
+}
+
+/* ---------- provisioning and API actions ---------- */
+
+static int count_phone(int64_t tenant_id, const char *phone)
+{
+    int n = 0;
+    for (size_t i = 1; i < capid; i++)
+        if (byid[i] && byid[i]->tenant_id == tenant_id && strcmp(byid[i]->phone, phone) == 0)
+            n++;
+    return n;
+}
+
+void session_counts(struct session_counts *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 1; i < capid; i++) {
+        struct session *s = byid[i];
+        if (!s)
+            continue;
+        c->by_status[s->status]++;
+        c->workers_running += RT(s)->running;
+        c->waiting_proxy += RT(s)->waiting_proxy;
+        c->should_run += sessfsm_should_run(s->status);
+    }
+    c->start_queue = (int)qlen;
+}
+
+#define FAIL(st, c, ...)                          \
+    do {                                          \
+        *status = (st);                           \
+        *code = (c);                              \
+        snprintf(msg, msglen, __VA_ARGS__);       \
+        goto fail;                                \
+    } while (0)
+
+int session_provision(int64_t tenant_id, const struct provision_req *req, struct session **out,
+                      int *status, const char **code, char *msg, size_t msglen)
+{
+    struct proxy *p = NULL;
+    int added = 0, in_tx = 0;
+    struct session_counts c;
+    session_counts(&c);
+    if (c.should_run >= cfg->max_workers)
+        FAIL(503, "WORKER_LIMIT", "MAX_WORKERS (%ld) workers are running or starting", cfg->max_workers);
+    if (req->phone && count_phone(tenant_id, req->phone) >= cfg->max_sessions_per_phone)
+        FAIL(409, "PHONE_SESSION_LIMIT", "phone %s already has %ld sessions (MAX_SESSIONS_PER_PHONE)",
+             req->phone, cfg->max_sessions_per_phone);
+
+    int64_t bound = req->phone ? pool_binding(tenant_id, req->phone) : 0;
+    store_tx_begin();
+    in_tx = 1;
+    if (req->proxy) {
+        char err[200];
+        struct proxy_url u;
+        if (proxy_url_parse(req->proxy, &u, err, sizeof err) < 0)
+            FAIL(400, "INVALID_PROXY", "%s", err);
+        p = pool_find(tenant_id, req->proxy);
+        if (bound && (!p || bound != p->id))
+            FAIL(409, "PROXY_CONFLICT",
+                 "phone %s is bound to proxy %lld; omit proxy to use it (the same phone always "
+                 "uses the same proxy)", req->phone, (long long)bound);
+        if (p && p->status != PROXY_OK)
+            FAIL(503, "NO_PROXY_AVAILABLE", "the given proxy is marked bad; reset it first");
+        if (p && !pool_has_room(p))
+            FAIL(503, "NO_PROXY_AVAILABLE",
+                 "the given proxy already carries %d sessions (MAX_SESSIONS_PER_PROXY)", p->nsessions);
+        if (!p) {
+            if (pool_add(tenant_id, req->proxy, "api", &p, err, sizeof err) != POOL_ADDED)
+                FAIL(500, "STORE_ERROR", "%s", err);
+            added = 1;
+        }
+    } else if (bound && pool_get(bound) && pool_get(bound)->status == PROXY_OK) {
+        p = pool_get(bound);
+        if (!pool_has_room(p))
+            FAIL(503, "NO_PROXY_AVAILABLE",
+                 "proxy %lld, bound to phone %s, is full (MAX_SESSIONS_PER_PROXY)", (long long)p->id,
+                 req->phone);
+    } else if (pool_usable_count(tenant_id) > 0) {
+        p = pool_pick(tenant_id, 0);
+        if (!p)
+            FAIL(503, "NO_PROXY_AVAILABLE",
+                 "every proxy is full or bad (MAX_SESSIONS_PER_PROXY=%ld); add a proxy or free a slot",
+                 cfg->max_sessions_per_proxy);
+    }
+    struct session tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.tenant_id = tenant_id;
+    tmp.status = SS_PROVISIONING;
+    tmp.login = req->login;
+    if (req->phone) {
+        set_text(tmp.phone, sizeof tmp.phone, req->phone);
+        if (req->login == LOGIN_PAIRING)
+            set_text(tmp.pairing_phone, sizeof tmp.pairing_phone, req->phone);
+    }
+    tmp.proxy_id = p ? p->id : 0;
+    tmp.created_at = util_now_ms();
+    set_text(tmp.reason, sizeof tmp.reason, "provisioned");
+    if (store_session_insert(&tmp) != STORE_OK)
+        FAIL(500, "STORE_ERROR", "the session could not be saved");
+    if (req->phone && p && !bound && pool_bind(tenant_id, req->phone, p->id) < 0)
+        FAIL(500, "STORE_ERROR", "the proxy binding could not be saved");
+    store_tx_end(1);
+    snprintf(tmp.name, sizeof tmp.name, "worker_%lld", (long long)tmp.id);
+    struct session *s = new_session(&tmp);
+    index_session(s);
+    pool_adjust(s->proxy_id, +1);
+    log_info("session", "provisioned session=%s tenant=%lld proxy=%lld login=%s", s->name,
+             (long long)tenant_id, (long long)s->proxy_id, req->login == LOGIN_PAIRING ? "pairing_code" : "qr");
+    enqueue_start(s);
+    *out = s;
+    return 0;
+fail:
+    /* the savepoint drops the rows; a proxy added for this request leaves memory too */
+    if (added && p)
+        pool_forget(p);
+    if (in_tx)
+        store_tx_end(0);
+    return -1;
+}
+
+int session_restart(struct session *s, const char *why)
+{
+    RT(s)->waiting_proxy = 0;
+    if (input(s, FSM_RESTART, why) < 0)
+        return -1;
+    return 0;
+}
+
+void session_set_trust_level(struct session *s, const char *level)
+{
+    set_text(s->trust_level, sizeof s->trust_level, level);
+    save(s);
+    log_info("session", "trust level set session=%s level=%s", s->name, level[0] ? level : "by-age");
+}
+
+struct logout_ctx {
+    int64_t id;
+    void (*done)(struct session *s, void *arg);
+    void *arg;
+};
+
+static void logout_reply(const struct httpc_response *res, void *arg)
+{
+    struct logout_ctx *x = arg;
+    struct session *s = session_get(x->id);
+    if (s) {
+        RT(s)->logout_inflight = 0;
+        if (res->status < 200 || res->status >= 300)
+            log_warn("session", "worker did not confirm logout session=%s status=%ld error=%s",
+                     s->name, res->status, res->error ? res->error : "");
+        input(s, FSM_LOGGED_OUT, "logged out by API");
+    }
+    x->done(s, x->arg);
+    free(x);
+}
+
+void session_logout(struct session *s, void (*done)(struct session *s, void *arg), void *arg)
+{
+    struct sess_rt *rt = RT(s);
+    if (rt->running && !rt->stopping && s->worker.address[0]) {
+        struct logout_ctx *x = xcalloc(1, sizeof *x);
+        x->id = s->id;
+        x->done = done;
+        x->arg = arg;
+        char key[HMAC_HEX_LEN + 1];
+        session_worker_key(s, key);
+        rt->logout_inflight = 1;
+        if (wclient_call(s->worker.address, key, "POST", "/logout", "{}",
+                         cfg->worker_health_timeout_ms, logout_reply, x) == 0)
+            return;
+        rt->logout_inflight = 0;
+        free(x);
+    }
+    input(s, FSM_LOGGED_OUT, "logged out by API");
+    done(s, arg);
+}
+
+int session_delete(struct session *s, int purge)
+{
+    struct sess_rt *rt = RT(s);
+    if (store_session_delete(s->id) != STORE_OK)
+        return -1;
+    log_info("session", "deleted session=%s purge=%d", s->name, purge);
+    byid[s->id] = NULL;
+    rt->deleted = 1;
+    rt->waiting_proxy = 0;
+    pool_adjust(s->proxy_id, -1);
+    waiters_fire_all(s, NULL);
+    if (rt->restart_ev)
+        evtimer_del(rt->restart_ev);
+    unsigned after = AFTER_FREE | (purge ? AFTER_WIPE : 0);
+    if (rt->running) {
+        if (ngrave == capgrave) {
+            capgrave = capgrave ? capgrave * 2 : 16;
+            graveyard = xrealloc(graveyard, capgrave * sizeof *graveyard);
+        }
+        graveyard[ngrave++] = s;
+        stop_worker(s, after);
+    } else {
+        run_after(s, after);
+        free_session(s);
+    }
+    session_retry_waiting();
+    return 0;
+}
+
+/* ---------- proxies ---------- */
+
+int session_count_on_proxy(int64_t proxy_id)
+{
+    int n = 0;
+    for (size_t i = 1; i < capid; i++)
+        n += byid[i] && byid[i]->proxy_id == proxy_id;
+    return n;
+}
+
+/* moves every session on bad/removed proxy p elsewhere, or makes it wait */
+static void move_sessions(int64_t from, int removed, const char *why)
+{
+    for (size_t i = 1; i < capid; i++) {
+        struct session *s = byid[i];
+        if (!s || s->proxy_id != from)
+            continue;
+        if (!sessfsm_should_run(s->status)) {
+            /* not running: it gets a proxy when it is started again */
+            if (removed) {
+                pool_adjust(s->proxy_id, -1);
+                s->proxy_id = 0;
+                RT(s)->waiting_proxy = 0;
+                save(s);
+            }
+            continue;
+        }
+        int64_t bound = s->phone[0] ? pool_binding(s->tenant_id, s->phone) : 0;
+        struct proxy *b = bound && bound != from ? pool_get(bound) : NULL;
+        struct proxy *to = b && pool_has_room(b) ? b : pool_pick(s->tenant_id, from);
+        char reason[TEXT_MAX];
+        if (to) {
+            stats.proxy_failovers++;
+            move_to_proxy(s, to->id);
+            snprintf(reason, sizeof reason, "proxy switched from %lld to %lld: %s", (long long)from,
+                     (long long)to->id, why);
+            RT(s)->waiting_proxy = 0;
+            input(s, FSM_RESTART, reason);
+        } else {
+            if (removed) {
+                pool_adjust(s->proxy_id, -1);
+                s->proxy_id = 0;
+            }
+            RT(s)->waiting_proxy = 1;
+            input(s, FSM_NO_PROXY, "no_proxy");
+        }
+    }
+}
+
+static void proxy_failed(struct session *s, const char *error)
+{
+    struct proxy *p = s->proxy_id ? pool_get(s->proxy_id) : NULL;
+    if (!p) {
+        log_warn("session", "PROXY_ERROR from a session without a proxy session=%s error=\"%s\"",
+                 s->name, error);
+        set_text(s->last_error, sizeof s->last_error, error);
+        save(s);
+        return;
+    }
+    if (p->status == PROXY_OK)
+        pool_mark_bad(p, error, util_now_ms());
+    char why[TEXT_MAX];
+    snprintf(why, sizeof why, "proxy %lld failed: %.200s", (long long)p->id, error);
+    move_sessions(p->id, 0, why);
+}
+
+int session_move_off_proxy(struct proxy *p, const char *why)
+{
+    move_sessions(p->id, 1, why);
+    return 0;
+}
+
+void session_retry_waiting(void)
+{
+    for (size_t i = 1; i < capid; i++) {
+        struct session *s = byid[i];
+        if (!s || !RT(s)->waiting_proxy || !sessfsm_should_run(s->status))
+            continue;
+        int64_t to = proxy_for_start(s);
+        if (to < 0)
+            continue;
+        RT(s)->waiting_proxy = 0;
+        if (to != s->proxy_id)
+            move_to_proxy(s, to);
+        set_text(s->reason, sizeof s->reason, "a proxy is available again");
+        save(s);
+        schedule_start(s, 0);
+    }
+}
+
+/* ---------- worker events ---------- */
+
+int session_on_event(struct session *s, const struct wevent *ev)
+{
+    struct sess_rt *rt = RT(s);
+    int64_t now = util_now_ms();
+    char why[TEXT_MAX];
+    switch (ev->type) {
+    case WE_PING:
+        rt->last_ping_mono = util_mono_ms();
+        s->last_ping_at = now;
+        save(s);
+        return 0;
+    case WE_QR_CODE:
+        if (sessfsm_is_terminal(s->status))
+            return 1;
+        set_text(s->qr, sizeof s->qr, ev->qr);
+        s->qr_at = now;
+        rt->last_ping_mono = util_mono_ms();
+        if (input(s, FSM_QR, "waiting for the QR code to be scanned") < 0)
+            save(s);
+        return 0;
+    case WE_PAIRING_CODE:
+        if (sessfsm_is_terminal(s->status))
+            return 1;
+        set_text(s->pairing_code, sizeof s->pairing_code, ev->code);
+        s->pairing_at = now;
+        if (input(s, FSM_QR, "waiting for the pairing code to be entered") < 0)
+            save(s);
+        waiters_fire_all(s, s->pairing_code);
+        return 0;
+    case WE_CONNECTED: {
+        if (sessfsm_is_terminal(s->status))
+            return 1;
+        char phone[PHONE_MAX];
+        if (util_phone_normalize(ev->phone, phone, sizeof phone) < 0)
+            return 1;
+        if (s->phone[0] && strcmp(s->phone, phone) != 0)
+            log_warn("session", "linked phone differs from the one given session=%s given=%s linked=%s",
+                     s->name, s->phone, phone);
+        set_text(s->phone, sizeof s->phone, phone);
+        s->connected_at = now;
+        if (!s->first_connected_at)
+            s->first_connected_at = now;
+        s->last_error[0] = '\0';
+        rt->last_ping_mono = util_mono_ms();
+        return input(s, FSM_CONNECTED, "connected") < 0;
+    }
+    case WE_DISCONNECTED:
+        snprintf(why, sizeof why, "disconnected (status %lld)%s%.300s", (long long)ev->status_code,
+                 ev->reason ? ": " : "", ev->reason ? ev->reason : "");
+        set_text(s->last_error, sizeof s->last_error, why);
+        if (ev->logged_out)
+            return input(s, FSM_LOGGED_OUT, why) < 0;
+        return input(s, FSM_DISCONNECTED, why) < 0;
+    case WE_AUTH_FAILURE:
+        set_text(s->last_error, sizeof s->last_error, ev->error);
+        snprintf(why, sizeof why, "auth failure: %.400s", ev->error);
+        return input(s, FSM_AUTH_FAILURE, why) < 0;
+    case WE_PROXY_ERROR:
+        if (sessfsm_is_terminal(s->status))
+            return 1;
+        proxy_failed(s, ev->error);
+        return 0;
+    case WE_MESSAGE_SENT:
+    case WE_MESSAGE_FAILED:
+    case WE_MESSAGE_RECEIVED:
+        /* messaging arrives with the dispatcher; until then these are only counted */
+        return 1;
+    case WE__COUNT:
+        break;
+    }
+    return 1;
+}
+
+/* ---------- watchdog ---------- */
+
+struct health_ctx {
+    int64_t id;
+    int pid;
+};
+
+static void silent(struct session *s, const char *why)
+{
+    stats.watchdog_restarts++;
+    log_warn("watchdog", "restarting silent worker session=%s reason=\"%s\"", s->name, why);
+    set_text(s->last_error, sizeof s->last_error, why);
+    input(s, FSM_SILENT, why);
+}
+
+static void health_reply(const struct httpc_response *res, void *arg)
+{
+    struct health_ctx *x = arg;
+    struct session *s = session_get(x->id);
+    if (s) {
+        RT(s)->health_inflight = 0;
+        /* only the worker that was asked: a restart in between makes the answer moot */
+        if (RT(s)->running && !RT(s)->stopping && s->worker.pid == x->pid &&
+            (res->status < 200 || res->status >= 300)) {
+            char why[TEXT_MAX];
+            snprintf(why, sizeof why, "worker did not answer /health (%s)",
+                     res->status ? "bad status" : (res->error ? res->error : "no answer"));
+            silent(s, why);
+        }
+    }
+    free(x);
+}
+
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    int64_t now = util_mono_ms();
+    for (size_t i = 1; i < capid; i++) {
+        struct session *s = byid[i];
+        if (!s)
+            continue;
+        struct sess_rt *rt = RT(s);
+        if (!rt->running || rt->stopping || !sessfsm_should_run(s->status))
+            continue;
+        if (now - rt->last_ping_mono > cfg->ping_timeout_ms) {
+            char why[TEXT_MAX];
+            snprintf(why, sizeof why, "no PING for %lld s", (long long)((now - rt->last_ping_mono) / 1000));
+            silent(s, why);
+            continue;
+        }
+        if (now - rt->started_mono < cfg->worker_start_grace_ms || rt->health_inflight ||
+            !s->worker.address[0])
+            continue;
+        struct health_ctx *x = xcalloc(1, sizeof *x);
+        x->id = s->id;
+        x->pid = s->worker.pid;
+        char key[HMAC_HEX_LEN + 1];
+        session_worker_key(s, key);
+        rt->health_inflight = 1;
+        if (wclient_call(s->worker.address, key, "GET", "/health", NULL,
+                         cfg->worker_health_timeout_ms, health_reply, x) < 0) {
+            rt->health_inflight = 0;
+            free(x);
+        }
+    }
+}
+
+static void monitor_cb(evutil_socket_t fd, short what, void *arg)
+{
+    runner->tick(runner);
+}
+
+/* ---------- start-up and shutdown ---------- */
+
+static void load_cb(const struct session *src, void *arg)
+{
+    struct session *s = new_session(src);
+    index_session(s);
+    pool_adjust(s->proxy_id, +1);
+    if (s->status == SS_DISCONNECTED && strcmp(s->reason, "no_proxy") == 0)
+        RT(s)->waiting_proxy = 1;
+}
+
+#define MAX_FOUND 100000
+
+static void recover(void)
+{
+    struct runner_found *found = xcalloc(MAX_FOUND, sizeof *found);
+    int n = runner->scan(runner, found, MAX_FOUND);
+    for (int i = 0; i < n; i++) {
+        struct session *s = session_find(found[i].session);
+        int ours = s && sessfsm_should_run(s->status) && !RT(s)->running &&
+                   s->worker.pid == found[i].w.pid && s->worker.ident == found[i].w.ident &&
+                   strcmp(s->worker.address, found[i].w.address) == 0;
+        if (ours && runner->adopt(runner, s->name, &found[i].w) == 0) {
+            RT(s)->running = 1;
+            RT(s)->started_mono = util_mono_ms();
+            RT(s)->last_ping_mono = RT(s)->started_mono;
+            continue;
+        }
+        log_warn("session", "stopping a stray worker session=%s pid=%d", found[i].session,
+                 found[i].w.pid);
+        runner->kill_found(runner, &found[i].w, cfg->worker_stop_grace_ms);
+    }
+    free(found);
+    int queued = 0;
+    for (size_t i = 1; i < capid; i++) {
+        struct session *s = byid[i];
+        if (!s || RT(s)->running)
+            continue;
+        if (s->worker.pid) {
+            memset(&s->worker, 0, sizeof s->worker);
+            save(s);
+        }
+        if (s->status == SS_LOGGED_OUT)
+            wipe_auth(s); /* finishes a logout cut short by a crash */
+        if (sessfsm_should_run(s->status) && !RT(s)->waiting_proxy) {
+            enqueue_start(s);
+            queued++;
+        }
+    }
+    log_info("session", "recovered sessions adopted=%d to_start=%d", n, queued);
+    session_retry_waiting();
+}
+
+int session_init(struct event_base *base, const struct config *c, struct runner *rn,
+                 const char *master_secret, const char *wh_url, char *err, size_t errlen)
+{
+    evbase = base;
+    cfg = c;
+    runner = rn;
+    master = xstrdup(master_secret);
+    webhook_url = xstrdup(wh_url);
+    sessions_dir = c->sessions_dir[0] ? xstrdup(c->sessions_dir) : xasprintf("%s/sessions", c->data_dir);
+    logs_dir = xasprintf("%s/logs", c->data_dir);
+    if (util_mkdirs(sessions_dir, 0700) < 0 || util_mkdirs(logs_dir, 0700) < 0) {
+        snprintf(err, errlen, "session: cannot create %s or %s: %s", sessions_dir, logs_dir, strerror(errno));
+        return -1;
+    }
+    pace_ev = evtimer_new(base, pace_cb, NULL);
+    if (store_session_load(load_cb, NULL) < 0) {
+        snprintf(err, errlen, "session: cannot load sessions from the store");
+        return -1;
+    }
+    recover();
+    store_flush();
+    watchdog_ev = event_new(base, -1, EV_PERSIST, watchdog_cb, NULL);
+    struct timeval wt = {c->watchdog_interval_ms / 1000, (c->watchdog_interval_ms % 1000) * 1000};
+    event_add(watchdog_ev, &wt);
+    monitor_ev = event_new(base, -1, EV_PERSIST, monitor_cb, NULL);
+    struct timeval mt = {c->monitor_interval_ms / 1000, (c->monitor_interval_ms % 1000) * 1000};
+    event_add(monitor_ev, &mt);
+    return 0;
+}
+
+void session_shutdown(void)
+{
+    /* stop every worker; the loop is no longer running, so reap synchronously */
+    int left = 0;
+    for (size_t i = 1; i < capid; i++) {
+        struct session *s = byid[i];
+        if (s && RT(s)->running && !RT(s)->stopping) {
+            runner->stop(runner, s->name, &s->worker, cfg->worker_stop_grace_ms);
+            left++;
+        }
+    }
+    if (left)
+        log_info("session", "stopping workers count=%d", left);
+    int64_t deadline = util_mono_ms() + cfg->worker_stop_grace_ms + 1000;
+    while (runner->count(runner) > 0 && util_mono_ms() < deadline)
+        event_base_loop(evbase, EVLOOP_ONCE);
+    for (size_t i = 1; i < capid; i++) {
+        struct session *s = byid[i];
+        if (!s)
+            continue;
+        while (RT(s)->waiters)
+            waiter_fire(s, RT(s)->waiters, NULL);
+        free_session(s);
+    }
+    for (size_t i = 0; i < ngrave; i++)
+        free_session(graveyard[i]);
+    free(graveyard);
+    free(byid);
+    free(queue);
+    byid = NULL;
+    graveyard = NULL;
+    queue = NULL;
+    capid = ngrave = capgrave = qlen = qcap = qhead = 0;
+    if (pace_ev)
+        event_free(pace_ev);
+    if (watchdog_ev)
+        event_free(watchdog_ev);
+    if (monitor_ev)
+        event_free(monitor_ev);
+    pace_ev = watchdog_ev = monitor_ev = NULL;
+    free(master);
+    free(webhook_url);
+    free(sessions_dir);
+    free(logs_dir);
+}

@@ -1,0 +1,40 @@
+/* util: allocation that aborts on failure, bounded number parsing, time, files.
+ * No daemon knowledge. */
+#ifndef SB_UTIL_H
+#define SB_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* snprintf into a fresh allocation; caller frees. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whole decimal number in [min,max], no junk, no overflow. 0 or -1. */
+int util_parse_long(const char *s, long min, long max, long *out);
+
+/* Wall clock in ms since the epoch, and a monotonic clock in ms. */
+int64_t util_now_ms(void);
+int64_t util_mono_ms(void);
+
+/* ISO-8601 UTC with milliseconds into out (>= 25 bytes). */
+void util_iso8601(int64_t ms, char *out, size_t outlen);
+
+/* mkdir -p with mode; 0 or -1 (errno set). */
+int util_mkdirs(const char *path, int mode);
+/* rm -rf of a directory tree that must lie below base (a guard against a bad path). 0 or -1. */
+int util_rmtree_below(const char *base, const char *path);
+/* Writes data to path atomically (temp file, fsync, rename) with mode. 0 or -1. */
+int util_write_file_atomic(const char *path, const void *data, size_t len, int mode);
+/* Reads at most max bytes of a file into a NUL-terminated allocation. Caller frees. NULL on error. */
+char *util_read_file(const char *path, size_t max, size_t *lenp);
+
+/* Phone number: 8–15 digits with an optional leading '+'; out gets the digits (>= 16 bytes). 0 or -1. */
+#define PHONE_MAX_DIGITS 16
+int util_phone_normalize(const char *in, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,133 @@
+// The proxy pool: capacity, least-loaded choice, failover with rebinding, waiting for a
+// proxy, the proxies API.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Daemon, waitFor } from './lib.mjs';
+
+const P1 = 'socks5h://u1:pw1-secret@127.0.0.1:1081';
+const P2 = 'socks5h://u2:pw2-secret@127.0.0.1:1082';
+
+test('9 sessions over 2 proxies of 4: the 9th is refused with 503 NO_PROXY_AVAILABLE', async (t) => {
+  const d = await new Daemon({ env: { PROXY_URL_1: P1, PROXY_URL_2: P2 } }).start();
+  t.after(() => d.cleanup());
+  const seen = { 1: 0, 2: 0 };
+  for (let i = 0; i < 8; i++) {
+    const id = await d.provision();
+    seen[(await d.session(id)).proxyId]++;
+  }
+  // least loaded first: they alternate, 4 and 4
+  assert.deepEqual(seen, { 1: 4, 2: 4 });
+  const r = await d.post('/api/sessions/provision', {});
+  assert.equal(r.status, 503);
+  assert.equal(r.json.error.code, 'NO_PROXY_AVAILABLE');
+  assert.equal((await d.get('/api/sessions')).json.count, 8, 'the refused request created nothing');
+  const px = (await d.get('/api/proxies')).json.proxies;
+  assert.deepEqual(px.map((p) => [p.id, p.sessions, p.max, p.status]), [[1, 4, 4, 'ok'], [2, 4, 4, 'ok']]);
+});
+
+test('PROXY_ERROR: proxy marked bad, sessions moved, phone rebound, worker restarted', async (t) => {
+  const d = await new Daemon({ env: { PROXY_URL_1: P1, PROXY_URL_2: P2 } }).start();
+  t.after(() => d.cleanup());
+  const id = await d.provision();
+  await d.waitStatus(id, 'qr_ready');
+  await d.sim(id, '/sim/scan', { phoneNumber: '972503000001' });
+  const s = await d.waitStatus(id, 'connected');
+  assert.equal(s.proxyId, 1);
+  assert.equal((await d.get('/api/accounts')).json.accounts[0].proxy, 'socks5h://***@127.0.0.1:1081');
+
+  await d.sim(id, '/sim/proxy-error');
+  const moved = await waitFor(async () => {
+    const x = await d.session(id);
+    return x.proxyId === 2 && x.status === 'connected' && x.worker && x.worker.pid !== s.worker.pid ? x : false;
+  }, { what: 'moved to proxy 2 and reconnected' });
+  assert.match(moved.reason, /connected/);
+  const px = (await d.get('/api/proxies')).json.proxies;
+  assert.equal(px[0].status, 'bad');
+  assert.equal(px[0].lastError, 'simulated proxy failure');
+  assert.equal(px[0].sessions, 0);
+  assert.equal(px[1].sessions, 1);
+  assert.equal((await d.get('/api/accounts')).json.accounts[0].proxy, 'socks5h://***@127.0.0.1:1082', 'phone rebound');
+  assert.equal(await d.metric('switchboard_proxy_failovers_total'), 1);
+  // a new session is never given the bad proxy
+  const id2 = await d.provision();
+  assert.equal((await d.session(id2)).proxyId, 2);
+});
+
+test('no room anywhere: the session waits in disconnected/no_proxy until a proxy is reset', async (t) => {
+  const d = await new Daemon({ env: { PROXY_URL_1: P1, MAX_SESSIONS_PER_PROXY: '1' } }).start();
+  t.after(() => d.cleanup());
+  const id = await d.provision();
+  await d.waitStatus(id, 'qr_ready');
+  await d.sim(id, '/sim/scan', { phoneNumber: '972503000002' });
+  const s = await d.waitStatus(id, 'connected');
+  await d.sim(id, '/sim/proxy-error');
+  const w = await waitFor(async () => {
+    const x = await d.session(id);
+    return x.status === 'disconnected' && x.reason === 'no_proxy' && x.worker === null ? x : false;
+  }, { what: 'waiting for a proxy' });
+  assert.equal(w.waitingForProxy, true);
+  const h = (await d.get('/health')).json;
+  assert.equal(h.waitingForProxy, 1);
+  assert.match(h.note, /wait for a proxy/);
+  assert.equal((await d.post('/api/sessions/provision', {})).status, 503);
+
+  const r = await d.post('/api/proxies/1/reset');
+  assert.equal(r.status, 200);
+  assert.equal(r.json.status, 'ok');
+  const back = await d.waitStatus(id, 'connected');
+  assert.notEqual(back.worker.pid, s.worker.pid);
+  assert.equal(back.waitingForProxy, false);
+});
+
+test('proxies API: validation, masking, in-use deletion, tenant scoping', async (t) => {
+  const d = await new Daemon().start();
+  t.after(() => d.cleanup());
+  assert.equal((await d.get('/health')).json.proxies.mode, 'direct');
+  for (const [url, why] of [
+    ['socks5://u:p@h:1', /socks5h/],
+    ['http://h:1', /socks5h/],
+    ['socks5h://u:p@h', /port/],
+    ['socks5h://u:p@h:99999', /port/],
+    ['socks5h://u:p@:1', /host/],
+  ]) {
+    const r = await d.post('/api/proxies', { url });
+    assert.equal(r.status, 400, url);
+    assert.equal(r.json.error.code, 'INVALID_PROXY');
+    assert.match(r.json.error.message, why);
+    assert.ok(!r.text.includes(':p@'), 'no credentials in the error');
+  }
+  assert.equal((await d.post('/api/proxies', { url: P1, extra: 1 })).status, 400);
+  const a = await d.post('/api/proxies', { url: P1 });
+  assert.equal(a.status, 201);
+  assert.equal(a.json.url, 'socks5h://***@127.0.0.1:1081');
+  assert.equal((await d.post('/api/proxies', { url: P1 })).json.error.code, 'PROXY_EXISTS');
+  const id = await d.provision();
+  assert.equal((await d.session(id)).proxyId, a.json.id);
+  const del = await d.del(`/api/proxies/${a.json.id}`);
+  assert.equal(del.status, 409);
+  assert.equal(del.json.error.code, 'PROXY_IN_USE');
+  // force: the session loses it; with an empty pool it connects directly
+  const f = await d.del(`/api/proxies/${a.json.id}?force=true`);
+  assert.equal(f.status, 200);
+  assert.equal(f.json.movedSessions, 1);
+  const s = await waitFor(async () => {
+    const x = await d.session(id);
+    return x.proxyId === 0 && x.status === 'qr_ready' ? x : false;
+  }, { what: 'session restarted direct' });
+  assert.equal(s.proxy, null);
+  assert.equal((await d.del('/api/proxies/999')).status, 404);
+  assert.equal((await d.post('/api/proxies/abc/reset')).status, 404);
+
+  // a tenant's own proxy is invisible to other tenants and is not used for them
+  const t1 = (await d.post('/api/tenants', { name: 'acme' })).json.apiKey;
+  const t2 = (await d.post('/api/tenants', { name: 'globex' })).json.apiKey;
+  const own = await d.post('/api/proxies', { url: P2 }, { key: t1 });
+  assert.equal(own.status, 201);
+  assert.equal(own.json.shared, false);
+  assert.equal((await d.get('/api/proxies', { key: t2 })).json.proxies.length, 0);
+  assert.equal((await d.del(`/api/proxies/${own.json.id}`, { key: t2 })).status, 404);
+  const s2 = await d.post('/api/sessions/provision', {}, { key: t2 });
+  assert.equal(s2.json.proxy, null, 'tenant 2 connects directly, not through tenant 1 proxy');
+  const s1 = await d.post('/api/sessions/provision', {}, { key: t1 });
+  assert.equal(s1.json.proxy, 'socks5h://***@127.0.0.1:1082');
+});

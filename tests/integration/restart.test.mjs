@@ -1,0 +1,98 @@
+// Daemon restarts: after SIGTERM every session comes back (paced) with its state; after
+// kill -9 the running workers are adopted, never duplicated.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Daemon, pidAlive, waitFor, workerPids } from './lib.mjs';
+
+const P1 = 'socks5h://u1:pw1@127.0.0.1:1081';
+
+async function linkedSessions(d, n) {
+  const ids = [];
+  for (let i = 0; i < n; i++) ids.push(await d.provision());
+  for (const [i, id] of ids.entries()) {
+    await d.waitStatus(id, 'qr_ready');
+    await d.sim(id, '/sim/scan', { phoneNumber: `97250400000${i}` });
+  }
+  for (const id of ids) await d.waitStatus(id, 'connected');
+  return ids;
+}
+
+test('graceful restart: workers stop with the daemon and every session comes back, paced, without QR', async (t) => {
+  const d = await new Daemon({ env: { PROXY_URL_1: P1 } }).start();
+  t.after(() => d.cleanup());
+  const ids = await linkedSessions(d, 3);
+  const before = await Promise.all(ids.map((id) => d.session(id)));
+  const waiting = await d.provision(); // one that was never linked
+  await d.waitStatus(waiting, 'qr_ready');
+  assert.equal(await d.stop(), 0);
+  for (const s of before) assert.ok(!pidAlive(s.worker.pid), 'workers stop with the daemon');
+  assert.equal(workerPids(d.instanceId()).length, 0);
+
+  d.opts.env.PROVISIONING_INTERVAL_MS = '300';
+  await d.start();
+  for (const s of before) {
+    const x = await d.waitStatus(s.sessionId, 'connected');
+    assert.equal(x.phone, s.phone);
+    assert.equal(x.proxyId, s.proxyId);
+    assert.equal(x.firstConnectedAt, s.firstConnectedAt);
+  }
+  await d.waitStatus(waiting, 'qr_ready');
+  // paced: starts at least 300 ms apart
+  const log = d.log().split('\n');
+  const restartAt = log.findLastIndex((l) => /info main: listening/.test(l));
+  const starts = log.slice(restartAt).filter((l) => /info runner: worker started/.test(l)).map((l) => Date.parse(l.split(' ')[0]));
+  assert.equal(starts.length, 4);
+  for (let i = 1; i < starts.length; i++) assert.ok(starts[i] - starts[i - 1] >= 290, `paced starts: ${starts}`);
+  assert.equal(await d.metric('switchboard_worker_events_total{type="QR_CODE"}') > 0, true);
+  const qrs = log.slice(restartAt).filter((l) => /type=QR_CODE/.test(l) && !l.includes(`session=${waiting} `));
+  assert.equal(qrs.length, 0, 'linked sessions come back without a QR');
+});
+
+test('kill -9 of the daemon: running workers are adopted, none duplicated', async (t) => {
+  const d = await new Daemon({ env: { PROXY_URL_1: P1 } }).start();
+  t.after(() => d.cleanup());
+  const ids = await linkedSessions(d, 3);
+  const before = await Promise.all(ids.map((id) => d.session(id)));
+  await d.kill9();
+  for (const s of before) assert.ok(pidAlive(s.worker.pid), 'workers outlive a killed daemon');
+  await d.start();
+  assert.match(d.log(), /recovered sessions adopted=3 to_start=0/);
+  for (const s of before) {
+    const x = await d.session(s.sessionId);
+    assert.equal(x.status, 'connected');
+    assert.equal(x.worker.pid, s.worker.pid, 'the same worker, adopted');
+  }
+  assert.equal(workerPids(d.instanceId()).length, 3, 'exactly one worker per session');
+  // adopted workers are watched: one that dies now is restarted
+  process.kill(before[0].worker.pid, 'SIGKILL');
+  await waitFor(async () => {
+    const x = await d.session(before[0].sessionId);
+    return x.status === 'connected' && x.worker && x.worker.pid !== before[0].worker.pid;
+  }, { what: 'restart of an adopted worker' });
+  // and the pings keep flowing to the new daemon
+  const p = (await d.session(ids[1])).lastPingAt;
+  await waitFor(async () => (await d.session(ids[1])).lastPingAt !== p, { what: 'pings after adoption' });
+  assert.equal(workerPids(d.instanceId()).length, 3);
+});
+
+test('a stray worker whose session no longer runs is stopped at start-up', async (t) => {
+  const d = await new Daemon().start();
+  t.after(() => d.cleanup());
+  const [id] = await linkedSessions(d, 1);
+  const s = await d.session(id);
+  await d.kill9();
+  // the session is gone from the store while its worker still runs
+  const { DatabaseSync } = await import('node:sqlite').catch(() => ({}));
+  if (!DatabaseSync) {
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('sqlite3', [`${d.dir}/data/switchboard.db`, `UPDATE sessions SET status='stopped' WHERE id=1`]);
+  } else {
+    const db = new DatabaseSync(`${d.dir}/data/switchboard.db`);
+    db.exec(`UPDATE sessions SET status='stopped' WHERE id=1`);
+    db.close();
+  }
+  await d.start();
+  await waitFor(() => !pidAlive(s.worker.pid), { what: 'stray worker stopped' });
+  assert.match(d.log(), new RegExp(`stopping a stray worker session=${id} pid=${s.worker.pid}`));
+  assert.equal(workerPids(d.instanceId()).length, 0);
+});
