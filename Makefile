@@ -83,13 +83,14 @@ test: setup all unit integration fuzz-smoke
 
 check: setup all $(UNIT_BIN)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-	  --suppress=missingIncludeSystem -Isrc -Isrc/util src workers/sim
+	  --suppress=missingIncludeSystem -Isrc -Isrc/util -Ibuild/gen \
+	  --include=/usr/include/jansson.h src workers/sim
 
 # libFuzzer targets: clang only, always with ASan+UBSan
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -Isrc/util -Ibuild/gen -fsanitize=fuzzer,address,undefined
 build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) build/gen/schema.h
 	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) $^ $(LDLIBS) -o $@
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) $(filter %.c,$^) $(LDLIBS) -o $@
 
 fuzz: $(FUZZ_BIN)
 

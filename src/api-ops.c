@@ -186,7 +186,7 @@ static void create_tenant(struct http_req *r)
 
 static const struct http_route routes[] = {
     {"GET", "/health", AUTH_NONE, health},
-    {"GET", "/metrics", AUTH_TENANT, metrics},
+    {"GET", "/metrics", AUTH_ADMIN, metrics},
     {"POST", "/api/tenants", AUTH_ADMIN, create_tenant},
     {NULL, NULL, 0, NULL},
 };

@@ -11,6 +11,7 @@
 #include "pacing.h"
 #include "pool.h"
 #include "proxy.h"
+#include "sessfsm.h"
 #include "session.h"
 #include "util.h"
 
@@ -259,6 +260,41 @@ static void set_trust(struct http_req *r)
     http_reply_json(r, 200, api_session_json(s));
 }
 
+static void pairing_done(struct session *s, const char *code, const char *error, void *arg)
+{
+    struct http_req *r = arg;
+    if (!s)
+        http_reply_error(r, 404, "SESSION_NOT_FOUND", "%s", error);
+    else if (!code)
+        http_reply_error(r, 502, "WORKER_ERROR", "%s", error);
+    else
+        http_reply_json(r, 200, json_pack("{s:s,s:s}", "sessionId", s->name, "code", code));
+}
+
+static void pairing_code(struct http_req *r)
+{
+    struct session *s = tenant_session(r);
+    if (!s)
+        return;
+    json_t *body = http_json_object(r);
+    if (!body)
+        return;
+    char phone[PHONE_MAX], err[256];
+    if (apiparse_pair(body, phone, err, sizeof err) < 0) {
+        json_decref(body);
+        http_reply_error(r, 400, "INVALID_PHONE", "%s", err);
+        return;
+    }
+    json_decref(body);
+    if (s->status == SS_CONNECTED || sessfsm_is_terminal(s->status)) {
+        http_reply_error(r, 409, "INVALID_STATE", "session %s is %s: a pairing code is only for linking",
+                         s->name, sess_status_name(s->status));
+        return;
+    }
+    if (session_request_pairing(s, phone, pairing_done, r) < 0)
+        http_reply_error(r, 409, "INVALID_STATE", "session %s has no running worker yet", s->name);
+}
+
 /* ---- accounts ---- */
 
 static void pair_done(struct session *s, const char *code, void *arg)
@@ -350,6 +386,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/sessions/{id}/restart", AUTH_TENANT, restart},
     {"POST", "/api/sessions/{id}/logout", AUTH_TENANT, logout},
     {"POST", "/api/sessions/{id}/trust-level", AUTH_TENANT, set_trust},
+    {"POST", "/api/sessions/{id}/pairing-code", AUTH_TENANT, pairing_code},
     {"POST", "/api/accounts/pair", AUTH_TENANT, pair},
     {"GET", "/api/accounts", AUTH_TENANT, accounts},
     {NULL, NULL, 0, NULL},

@@ -190,6 +190,7 @@ int config_parse_env(const char *buf, size_t len,
     size_t pos = 0;
     int lineno = 0;
     char key[128], value[4096];
+    err[0] = '\0';
     while (pos < len) {
         lineno++;
         size_t end = pos;
@@ -203,8 +204,11 @@ int config_parse_env(const char *buf, size_t len,
             e--;
         if (p == e || *p == '#')
             continue;
-        if ((size_t)(e - p) > 7 && strncmp(p, "export ", 7) == 0)
-            p += 7;
+        if ((size_t)(e - p) > 7 && strncmp(p, "export", 6) == 0 && isspace((unsigned char)p[6])) {
+            p += 6;
+            while (p < e && isspace((unsigned char)*p))
+                p++;
+        }
         const char *eq = memchr(p, '=', (size_t)(e - p));
         if (!eq) {
             snprintf(err, errlen, "config: .env line %d: expected KEY=VALUE", lineno);
@@ -321,6 +325,11 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->restart_backoff_min_ms > c->restart_backoff_max_ms) {
         snprintf(err, errlen, "config: RESTART_BACKOFF_MIN_MS (%ld) exceeds RESTART_BACKOFF_MAX_MS (%ld)",
                  c->restart_backoff_min_ms, c->restart_backoff_max_ms);
+        return -1;
+    }
+    if (c->worker_max_event_bytes > c->http_max_body) {
+        snprintf(err, errlen, "config: WORKER_MAX_EVENT_BYTES (%ld) exceeds HTTP_MAX_BODY (%ld)",
+                 c->worker_max_event_bytes, c->http_max_body);
         return -1;
     }
     if (c->api_key[0] && strlen(c->api_key) < 16) {

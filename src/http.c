@@ -173,10 +173,14 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
 
 void http_reply_json(struct http_req *r, int status, json_t *body)
 {
-    char *s = json_dumps(body, JSON_COMPACT);
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    if (!s)
-        abort();
+    if (!s) {
+        /* a value that jansson refused (not UTF-8): a bug, but not one to die of */
+        log_error("http", "answer could not be encoded route=%s", r->route_label);
+        status = 500;
+        s = xstrdup("{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the answer could not be encoded\"}}");
+    }
     r->status = status;
     r->content_type = xstrdup("application/json");
     r->resp = s;
@@ -191,6 +195,7 @@ void http_reply_error(struct http_req *r, int status, const char *code, const ch
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    util_utf8_fix(msg); /* it may quote bytes a client sent */
     http_reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 

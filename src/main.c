@@ -116,6 +116,7 @@ int main(int argc, char **argv)
          *db_path = NULL;
     struct event *sig_int = NULL, *sig_term = NULL;
     int gen_key, gen_secret, gen_inst;
+    int sessions_up = 0;
 
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "switchboard: %s\n", err);
         goto out;
     }
+    sessions_up = 1;
     sig_int = evsignal_new(base, SIGINT, on_signal, base);
     sig_term = evsignal_new(base, SIGTERM, on_signal, base);
     event_add(sig_int, NULL);
@@ -189,10 +191,10 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     http_stop();
-    if (runner) {
+    if (sessions_up)
         session_shutdown();
+    if (runner)
         runner->destroy(runner);
-    }
     httpc_shutdown();
     store_close();
     pool_free();

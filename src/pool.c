@@ -179,6 +179,7 @@ int pool_mark_bad(struct proxy *p, const char *error, int64_t now_ms)
     p->status = PROXY_BAD;
     p->bad_at = now_ms;
     snprintf(p->last_error, sizeof p->last_error, "%s", error);
+    util_utf8_fix(p->last_error);
     log_warn("pool", "proxy marked bad id=%lld error=\"%s\"", (long long)p->id, p->last_error);
     return store_proxy_save(p) == STORE_OK ? 0 : -1;
 }

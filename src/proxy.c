@@ -26,9 +26,17 @@ int proxy_url_parse(const char *url, struct proxy_url *out, char *err, size_t er
     }
     size_t sl = (size_t)(scheme_end - url);
     if (sl != 7 || strncmp(url, "socks5h", 7) != 0) {
-        snprintf(err, errlen,
-                 "proxy URL scheme must be socks5h:// so that DNS goes through the proxy (got %.*s://)",
-                 (int)(sl > 16 ? 16 : sl), url);
+        /* echo the scheme only when it is one: text before a later "://" may hold the password */
+        int is_scheme = sl > 0 && sl <= 16;
+        for (size_t i = 0; i < sl && is_scheme; i++)
+            is_scheme = (url[i] >= 'a' && url[i] <= 'z') || (url[i] >= '0' && url[i] <= '9') ||
+                        url[i] == '+' || url[i] == '-' || url[i] == '.';
+        if (is_scheme)
+            snprintf(err, errlen,
+                     "proxy URL scheme must be socks5h:// so that DNS goes through the proxy (got %.*s://)",
+                     (int)sl, url);
+        else
+            snprintf(err, errlen, "proxy URL must start with socks5h:// so that DNS goes through the proxy");
         return -1;
     }
     const char *p = scheme_end + 3;

@@ -57,7 +57,7 @@ int sessfsm_step(enum sess_status cur, enum fsm_input in, struct fsm_result *out
         if (terminal || cur == SS_PROVISIONING)
             return -1;
         out->next = SS_DISCONNECTED;
-        out->actions = ACT_STOP_WORKER | ACT_RESTART;
+        out->actions = ACT_STOP_WORKER | ACT_RESTART | ACT_CLEAR_QR;
         return 0;
     case FSM_LOGGED_OUT:
         if (cur == SS_STOPPED || cur == SS_LOGGED_OUT)
@@ -90,7 +90,7 @@ int sessfsm_step(enum sess_status cur, enum fsm_input in, struct fsm_result *out
         out->actions = ACT_STOP_WORKER | ACT_CLEAR_QR;
         return 0;
     case FSM_NO_PROXY:
-        if (cur == SS_STOPPED)
+        if (terminal)
             return -1;
         out->next = SS_DISCONNECTED;
         out->actions = ACT_STOP_WORKER | ACT_CLEAR_QR;
@@ -121,7 +121,7 @@ long backoff_delay_ms(int n, long min_ms, long max_ms, double r01)
         base *= 2;
     if (base > max_ms)
         base = max_ms;
-    if (r01 < 0)
+    if (!(r01 >= 0)) /* also NaN */
         r01 = 0;
     if (r01 >= 1)
         r01 = 0.999999;

@@ -73,6 +73,7 @@ static int64_t last_start_mono = INT64_MIN / 2;
 static struct event *watchdog_ev;
 static struct event *monitor_ev;
 static struct session_stats stats;
+static int shutting_down; /* exits now only end workers: nothing restarts */
 
 static struct sess_rt *RT(const struct session *s) { return s->rt; }
 
@@ -102,9 +103,11 @@ void session_each(void (*fn)(struct session *s, void *arg), void *arg)
             fn(byid[i], arg);
 }
 
+/* every text kept is valid UTF-8: a bounded copy may cut a character in half */
 static void set_text(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
+    util_utf8_fix(dst);
 }
 
 static void auth_dir(const struct session *s, char *out, size_t n)
@@ -150,7 +153,8 @@ static void free_session(struct session *s)
 
 /* ---------- pairing waiters ---------- */
 
-static void waiter_fire(struct session *s, struct pair_waiter *w, const char *code)
+/* s is passed to the callback, or NULL when gone says the session was deleted */
+static void waiter_fire(struct session *s, struct pair_waiter *w, const char *code, int gone)
 {
     struct sess_rt *rt = RT(s);
     for (struct pair_waiter **pp = &rt->waiters; *pp; pp = &(*pp)->next) {
@@ -160,20 +164,20 @@ static void waiter_fire(struct session *s, struct pair_waiter *w, const char *co
         }
     }
     event_free(w->timer);
-    w->cb(s, code, w->arg);
+    w->cb(gone ? NULL : s, code, w->arg);
     free(w);
 }
 
 static void waiter_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct pair_waiter *w = arg;
-    waiter_fire(w->s, w, NULL);
+    waiter_fire(w->s, w, NULL, 0);
 }
 
-static void waiters_fire_all(struct session *s, const char *code)
+static void waiters_fire_all(struct session *s, const char *code, int gone)
 {
     while (RT(s)->waiters)
-        waiter_fire(s, RT(s)->waiters, code);
+        waiter_fire(s, RT(s)->waiters, code, gone);
 }
 
 void session_wait_pairing(struct session *s, long wait_ms,
@@ -330,7 +334,7 @@ static int input(struct session *s, enum fsm_input in, const char *reason)
         log_info("session", "status session=%s from=%s to=%s reason=\"%s\"", s->name,
                  sess_status_name(prev), sess_status_name(s->status), s->reason);
     if (sessfsm_is_terminal(s->status) && RT(s)->waiters)
-        waiters_fire_all(s, NULL);
+        waiters_fire_all(s, NULL, 0);
     if (r.actions & ACT_STOP_WORKER)
         stop_worker(s, after);
     else if (after)
@@ -490,6 +494,12 @@ void session_on_worker_exit(const char *name, int code, int signo, void *arg)
     struct sess_rt *rt = RT(s);
     rt->running = 0;
     memset(&s->worker, 0, sizeof s->worker);
+    if (shutting_down) {
+        /* the status stays: on the next start this session comes back */
+        rt->stopping = 0;
+        save(s);
+        return;
+    }
     if (rt->stopping) {
         rt->stopping = 0;
         unsigned after = rt->after_stop;
@@ -573,6 +583,8 @@ int session_provision(int64_t tenant_id, const struct provision_req *req, struct
         if (proxy_url_parse(req->proxy, &u, err, sizeof err) < 0)
             FAIL(400, "INVALID_PROXY", "%s", err);
         p = pool_find(tenant_id, req->proxy);
+        if (!p)
+            p = pool_find(0, req->proxy); /* the shared pool's own, not a private copy */
         if (bound && (!p || bound != p->id))
             FAIL(409, "PROXY_CONFLICT",
                  "phone %s is bound to proxy %lld; omit proxy to use it (the same phone always "
@@ -651,6 +663,52 @@ void session_set_trust_level(struct session *s, const char *level)
     log_info("session", "trust level set session=%s level=%s", s->name, level[0] ? level : "by-age");
 }
 
+struct pairing_ctx {
+    int64_t id;
+    void (*done)(struct session *s, const char *code, const char *error, void *arg);
+    void *arg;
+};
+
+static void pairing_reply(const struct httpc_response *res, void *arg)
+{
+    struct pairing_ctx *x = arg;
+    struct session *s = session_get(x->id);
+    json_t *j = res->status == 200 ? json_loadb(res->body, res->len, 0, NULL) : NULL;
+    json_t *code = j ? json_object_get(j, "code") : NULL;
+    if (!s)
+        x->done(NULL, NULL, "the session was deleted", x->arg);
+    else if (json_is_string(code) && json_string_length(code) >= 1 && json_string_length(code) <= 15)
+        x->done(s, json_string_value(code), NULL, x->arg);
+    else
+        x->done(s, NULL, res->status ? "the worker refused the request" : "the worker did not answer", x->arg);
+    json_decref(j);
+    free(x);
+}
+
+int session_request_pairing(struct session *s, const char *phone,
+                            void (*done)(struct session *s, const char *code, const char *error, void *arg),
+                            void *arg)
+{
+    struct sess_rt *rt = RT(s);
+    if (!rt->running || rt->stopping || !s->worker.address[0])
+        return -1;
+    struct pairing_ctx *x = xcalloc(1, sizeof *x);
+    x->id = s->id;
+    x->done = done;
+    x->arg = arg;
+    char key[HMAC_HEX_LEN + 1];
+    session_worker_key(s, key);
+    json_t *b = json_pack("{s:s}", "phone", phone);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int rc = wclient_call(s->worker.address, key, "POST", "/pairing-code", body,
+                          cfg->worker_health_timeout_ms, pairing_reply, x);
+    free(body);
+    if (rc < 0)
+        free(x);
+    return rc;
+}
+
 struct logout_ctx {
     int64_t id;
     void (*done)(struct session *s, void *arg);
@@ -703,7 +761,7 @@ int session_delete(struct session *s, int purge)
     rt->deleted = 1;
     rt->waiting_proxy = 0;
     pool_adjust(s->proxy_id, -1);
-    waiters_fire_all(s, NULL);
+    waiters_fire_all(s, NULL, 1);
     if (rt->restart_ev)
         evtimer_del(rt->restart_ev);
     unsigned after = AFTER_FREE | (purge ? AFTER_WIPE : 0);
@@ -841,7 +899,7 @@ int session_on_event(struct session *s, const struct wevent *ev)
         s->pairing_at = now;
         if (input(s, FSM_QR, "waiting for the pairing code to be entered") < 0)
             save(s);
-        waiters_fire_all(s, s->pairing_code);
+        waiters_fire_all(s, s->pairing_code, 0);
         return 0;
     case WE_CONNECTED: {
         if (sessfsm_is_terminal(s->status))
@@ -969,7 +1027,7 @@ static void load_cb(const struct session *src, void *arg)
         RT(s)->waiting_proxy = 1;
 }
 
-#define MAX_FOUND 100000
+#define MAX_FOUND 20000
 
 static void recover(void)
 {
@@ -1003,6 +1061,10 @@ static void recover(void)
         if (s->status == SS_LOGGED_OUT)
             wipe_auth(s); /* finishes a logout cut short by a crash */
         if (sessfsm_should_run(s->status) && !RT(s)->waiting_proxy) {
+            /* its worker is gone: say so until the new one reports, rather than keep
+             * showing the last live status */
+            if (s->status != SS_PROVISIONING && s->status != SS_DISCONNECTED)
+                input(s, FSM_WORKER_EXITED, "daemon restarted: waiting for a new worker");
             enqueue_start(s);
             queued++;
         }
@@ -1044,9 +1106,14 @@ int session_init(struct event_base *base, const struct config *c, struct runner 
 void session_shutdown(void)
 {
     /* stop every worker; the loop is no longer running, so reap synchronously */
+    shutting_down = 1;
+    if (pace_ev)
+        evtimer_del(pace_ev);
     int left = 0;
     for (size_t i = 1; i < capid; i++) {
         struct session *s = byid[i];
+        if (s && RT(s)->restart_ev)
+            evtimer_del(RT(s)->restart_ev);
         if (s && RT(s)->running && !RT(s)->stopping) {
             runner->stop(runner, s->name, &s->worker, cfg->worker_stop_grace_ms);
             left++;
@@ -1057,12 +1124,12 @@ void session_shutdown(void)
     int64_t deadline = util_mono_ms() + cfg->worker_stop_grace_ms + 1000;
     while (runner->count(runner) > 0 && util_mono_ms() < deadline)
         event_base_loop(evbase, EVLOOP_ONCE);
+    store_flush();
     for (size_t i = 1; i < capid; i++) {
         struct session *s = byid[i];
         if (!s)
             continue;
-        while (RT(s)->waiters)
-            waiter_fire(s, RT(s)->waiters, NULL);
+        waiters_fire_all(s, NULL, 0);
         free_session(s);
     }
     for (size_t i = 0; i < ngrave; i++)

@@ -47,6 +47,12 @@ void session_logout(struct session *s, void (*done)(struct session *s, void *arg
  * auth dir removed once it is gone */
 int session_delete(struct session *s, int purge);
 
+/* asks the running worker for a new pairing code (POST /pairing-code); done(s, code,
+ * error, arg) once: code on success, else error (s NULL when deleted meanwhile) */
+int session_request_pairing(struct session *s, const char *phone,
+                            void (*done)(struct session *s, const char *code, const char *error, void *arg),
+                            void *arg);
+
 /* fixes the trust level ("" = by account age) */
 void session_set_trust_level(struct session *s, const char *level);
 

@@ -1,7 +1,7 @@
 /* webhook: POST /webhook, the worker -> daemon half of the worker protocol (SPEC §5).
- * Order of checks: size (413), JSON and sessionId (400), the signature with the key
- * derived from that sessionId and the timestamp window (401), the event's own fields
- * (400), the session (404). Nothing changes state before all of them pass, and an
+ * Order of checks: size (413), signature headers present (401), JSON and sessionId
+ * (400), the signature with the key derived from that sessionId and the timestamp
+ * window (401), the event's own fields (400), the session (404). Nothing changes state before all of them pass, and an
  * unsigned sender learns nothing past the envelope. */
 #include <stdio.h>
 #include <string.h>

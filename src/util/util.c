@@ -99,11 +99,17 @@ int64_t util_mono_ms(void)
 
 void util_iso8601(int64_t ms, char *out, size_t outlen)
 {
-    time_t s = (time_t)(ms / 1000);
+    /* floor division: -1500 ms is 23:59:58.500 of the day before */
+    int64_t sec = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        sec--;
+    }
+    time_t s = (time_t)sec;
     struct tm tm;
     gmtime_r(&s, &tm);
     snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 }
 
 int util_mkdirs(const char *path, int mode)
@@ -241,4 +247,58 @@ int util_phone_normalize(const char *in, char *out, size_t outlen)
             return -1;
     memcpy(out, p, n + 1);
     return 0;
+}
+
+/* length of the valid UTF-8 sequence at p (1-4), or 0 when invalid or cut short */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned int cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+void util_utf8_fix(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n) {
+            p += n;
+            continue;
+        }
+        /* a multi-byte sequence cut at the very end is dropped; anything else is replaced */
+        size_t rest = strlen((char *)p);
+        if (p[0] >= 0xC2 && rest < 4) {
+            int tail = 1;
+            for (size_t i = 1; i < rest; i++)
+                tail &= (p[i] & 0xC0) == 0x80;
+            if (tail) {
+                *p = '\0';
+                return;
+            }
+        }
+        *p++ = '?';
+    }
 }

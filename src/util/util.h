@@ -34,6 +34,10 @@ int util_write_file_atomic(const char *path, const void *data, size_t len, int m
 char *util_read_file(const char *path, size_t max, size_t *lenp);
 
 /* Phone number: 8–15 digits with an optional leading '+'; out gets the digits (>= 16 bytes). 0 or -1. */
+/* Makes s valid UTF-8 in place: invalid bytes become '?', and a sequence cut short at
+ * the end (by a bounded copy) is dropped. */
+void util_utf8_fix(char *s);
+
 #define PHONE_MAX_DIGITS 16
 int util_phone_normalize(const char *in, char *out, size_t outlen);
 

@@ -77,11 +77,16 @@ test('a worker command that exits at once: failed after the cap, with growing ga
   const s = await d.waitStatus(id, 'failed', 20000);
   assert.match(s.reason, /^crash loop: 5 starts in a row never connected; last: worker exited with code 1/);
   assert.equal(s.worker, null);
-  // start times from the log: every gap at least 1.3x the one before (x2 with +-20 % jitter)
+  // the delays the daemon chose double (x2 with +-20 % jitter: at least x1.33 each time),
+  // and the starts really were that far apart
+  const delays = [...d.log().matchAll(/restart scheduled session=worker_1 in_ms=(\d+) /g)].map((m) => Number(m[1]));
+  assert.equal(delays.length, 4, `4 restarts were scheduled: ${delays}`);
+  for (let i = 1; i < delays.length; i++) assert.ok(delays[i] >= delays[i - 1] * 1.33, `delays grow: ${delays}`);
+  assert.ok(delays[0] >= 80 && delays[0] < 120, `the first delay is RESTART_BACKOFF_MIN_MS +-20 %: ${delays[0]}`);
   const starts = [...d.log().matchAll(/^(\S+) info runner: worker started session=worker_1 /gm)].map((m) => Date.parse(m[1]));
   assert.equal(starts.length, 5);
   const gaps = starts.slice(1).map((t0, i) => t0 - starts[i]);
-  for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i] > gaps[i - 1] * 1.3, `gaps grow: ${gaps}`);
+  for (let i = 0; i < gaps.length; i++) assert.ok(gaps[i] >= delays[i] - 2, `gap ${i} honours its delay: ${gaps} vs ${delays}`);
   // not retried until asked
   const n = starts.length;
   await new Promise((r) => setTimeout(r, 1000));

@@ -2,6 +2,7 @@
 // auth and tenants, configuration.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { ADMIN_KEY, Daemon, runDaemonCheck, waitFor, workerKey } from './lib.mjs';
 
@@ -77,6 +78,19 @@ test('API bodies: clear 400s, and a refused request creates nothing', async () =
   assert.equal((await d.get('/api/sessions')).json.count, count);
   assert.equal((await d.get('/api/sessions?status=bogus')).status, 400);
   assert.equal((await d.get('/api/nope')).status, 404);
+  // raw bytes that are not UTF-8 in the path: a clean JSON 404, and the daemon lives on
+  const raw = await new Promise((resolve, reject) => {
+    const sock = net.connect(d.port, '127.0.0.1', () => {
+      sock.end(Buffer.concat([Buffer.from('GET /api/'), Buffer.from([0xff, 0xd7]), Buffer.from(' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]));
+    });
+    let out = '';
+    sock.on('data', (b) => { out += b.toString('latin1'); });
+    sock.on('end', () => resolve(out));
+    sock.on('error', reject);
+  });
+  assert.match(raw, /^HTTP\/1\.1 404/);
+  assert.match(raw, /"code":"NOT_FOUND"/);
+  assert.equal((await d.get('/health')).status, 200);
   assert.equal((await d.req('PUT', '/api/sessions')).status, 405);
 });
 
@@ -108,6 +122,7 @@ test('auth and tenants: keys, isolation (404, not 403), admin-only routes', asyn
   assert.equal((await d.post('/api/tenants', { name: 'bad name!' })).status, 400);
   const key = t.json.apiKey;
   assert.equal((await d.post('/api/tenants', { name: 'x' }, { key })).status, 403);
+  assert.equal((await d.get('/metrics', { key })).status, 403, 'daemon-wide figures are the admin\'s');
   assert.equal((await d.get('/api/sessions', { key })).json.count, 0);
   for (const [m, p] of [['GET', `/api/sessions/${id}`], ['GET', `/api/sessions/${id}/qr`], ['POST', `/api/sessions/${id}/restart`],
     ['POST', `/api/sessions/${id}/logout`], ['DELETE', `/api/sessions/${id}`]]) {
@@ -144,6 +159,17 @@ test('configuration: --check names the bad value; zero-config start generates th
   r = runDaemonCheck({});
   assert.equal(r.status, 0);
   assert.match(r.stdout, /configuration ok/);
+
+  // a port in use: one clear line and exit 1, nothing half-started
+  const busy = new Daemon({ env: { ORCH_PORT: String(d.port) } });
+  busy.port = d.port;
+  const log = await import('node:fs').then((fs) => {
+    const out = spawnSync(busy.opts.bin || (d.proc.spawnfile), [], { env: { ...busy.env(), ORCH_PORT: String(d.port) }, cwd: busy.dir, encoding: 'utf8', timeout: 10000 });
+    fs.rmSync(busy.dir, { recursive: true, force: true });
+    return out;
+  });
+  assert.equal(log.status, 1, log.stderr);
+  assert.match(log.stderr, /cannot listen on 127\.0\.0\.1:\d+/);
 
   const z = new Daemon();
   z.env = function () {

@@ -20,6 +20,11 @@ test('9 sessions over 2 proxies of 4: the 9th is refused with 503 NO_PROXY_AVAIL
   const r = await d.post('/api/sessions/provision', {});
   assert.equal(r.status, 503);
   assert.equal(r.json.error.code, 'NO_PROXY_AVAILABLE');
+  // naming a pool proxy explicitly is that proxy (full here), never a private copy of it
+  const named = await d.post('/api/sessions/provision', { proxy: P1 });
+  assert.equal(named.status, 503);
+  assert.match(named.json.error.message, /already carries 4 sessions/);
+  assert.equal((await d.get('/api/proxies')).json.proxies.length, 2);
   assert.equal((await d.get('/api/sessions')).json.count, 8, 'the refused request created nothing');
   const px = (await d.get('/api/proxies')).json.proxies;
   assert.deepEqual(px.map((p) => [p.id, p.sessions, p.max, p.status]), [[1, 4, 4, 'ok'], [2, 4, 4, 'ok']]);

@@ -71,10 +71,17 @@ test('pairing code: POST /api/accounts/pair answers with the code, then the phon
   assert.equal(s.loginMethod, 'pairing_code');
   assert.equal(s.pairingCode, r.json.code);
   assert.equal(s.status, 'qr_ready');
+  // a fresh code on request (the old one expired): from the worker, and kept on the session
+  const again = await d.post(`/api/sessions/${id}/pairing-code`, { phone: '+972509999999' });
+  assert.equal(again.status, 200, again.text);
+  assert.match(again.json.code, /^[A-Z0-9]{8}$/);
+  await waitFor(async () => (await d.session(id)).pairingCode === again.json.code, { what: 'new code kept' });
+  assert.equal((await d.post(`/api/sessions/${id}/pairing-code`, { phone: '12' })).status, 400);
   await d.sim(id, '/sim/scan', {});
   const c = await d.waitStatus(id, 'connected');
   assert.equal(c.phone, '+972509999999');
   assert.equal(c.pairingCode, undefined);
+  assert.equal((await d.post(`/api/sessions/${id}/pairing-code`, { phone: '+972509999999' })).status, 409);
 });
 
 test('the proxy password never appears in answers or the log', async () => {
@@ -100,6 +107,30 @@ test('restart: a new worker process, the same linked session, no new QR', async 
   }, { what: 'reconnected with a new pid' });
   assert.equal(after.restarts, before.restarts + 1);
   assert.ok(!pidAlive(before.worker.pid), 'the old worker is gone');
+});
+
+test('a plain disconnect: the QR is gone, the worker restarts and the phone links again', async () => {
+  const id = await d.provision();
+  await d.waitStatus(id, 'qr_ready');
+  const r = await d.sim(id, '/sim/disconnect', { loggedOut: false });
+  assert.equal(r.status, 200);
+  await waitFor(async () => {
+    const s = await d.session(id);
+    return s.restarts >= 1 && s.status === 'qr_ready';
+  }, { what: 'restarted after a disconnect' });
+  assert.match(d.log(), new RegExp(`session=${id} from=qr_ready to=disconnected reason="disconnected \\(status 428\\)`));
+});
+
+test('a worker-reported logout (DISCONNECTED loggedOut): logged_out, auth removed, no restart', async () => {
+  const id = await d.provision();
+  await d.waitStatus(id, 'qr_ready');
+  await d.sim(id, '/sim/scan', { phoneNumber: '972503333333' });
+  const s = await d.waitStatus(id, 'connected');
+  await d.sim(id, '/sim/disconnect', { loggedOut: true });
+  const x = await d.waitStatus(id, 'logged_out');
+  assert.match(x.reason, /status 401/);
+  await waitFor(() => !fs.existsSync(d.authDir(id)) && !pidAlive(s.worker.pid), { what: 'stopped and wiped' });
+  assert.equal((await d.get(`/api/sessions/${id}/qr`)).status, 404);
 });
 
 test('logout: worker logs out, auth dir removed, status logged_out, no restart', async () => {

@@ -48,8 +48,8 @@ struct cell {
 /* Every (status, input) pair. Rows: the current status; columns: the input in enum order.
  * Inputs that describe a running worker (QR, CONNECTED, DISCONNECTED, SILENT) do not apply to
  * a session still waiting in provisioning. Terminal sessions ignore worker events; only an
- * explicit RESTART revives failed / logged_out, and STOP, logout and NO_PROXY still apply to
- * them (see the notes in the report for NO_PROXY and DISCONNECTED's missing ACT_CLEAR_QR). */
+ * explicit RESTART revives failed / logged_out, and STOP and logout still apply to them.
+ * NO_PROXY never revives a terminal session. */
 static const struct cell table[SS__COUNT][N_INPUTS] = {
     [SS_PROVISIONING] = {
         [FSM_WORKER_STARTED] = TO(STRT, 0),
@@ -70,7 +70,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_WORKER_STARTED] = TO(STRT, 0),                            \
         [FSM_QR] = TO(QRRD, 0),                                        \
         [FSM_CONNECTED] = TO(CONN, A_STRK | A_BIND | A_CLR),           \
-        [FSM_DISCONNECTED] = TO(DISC, A_STOP | A_RST),                 \
+        [FSM_DISCONNECTED] = TO(DISC, A_STOP | A_RST | A_CLR),         \
         [FSM_LOGGED_OUT] = TO(LOUT, A_STOP | A_WIPE | A_CLR),          \
         [FSM_AUTH_FAILURE] = TO(FAIL, A_STOP | A_CLR),                 \
         [FSM_WORKER_EXITED] = TO(DISC, A_RST | A_CLR),                 \
@@ -94,7 +94,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_WORKER_EXITED] = IGN,
         [FSM_SILENT] = IGN,
         [FSM_CRASH_LOOP] = IGN,
-        [FSM_NO_PROXY] = TO(DISC, A_STOP | A_CLR),
+        [FSM_NO_PROXY] = IGN,
         [FSM_RESTART] = TO(DISC, A_STOP | A_NOW | A_CLR | A_STRK),
         [FSM_STOP] = TO(STOP, A_STOP | A_CLR),
     },
@@ -108,7 +108,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_WORKER_EXITED] = IGN,
         [FSM_SILENT] = IGN,
         [FSM_CRASH_LOOP] = IGN,
-        [FSM_NO_PROXY] = TO(DISC, A_STOP | A_CLR),
+        [FSM_NO_PROXY] = IGN,
         [FSM_RESTART] = TO(DISC, A_STOP | A_NOW | A_CLR | A_STRK),
         [FSM_STOP] = TO(STOP, A_STOP | A_CLR),
     },
@@ -184,6 +184,18 @@ static void test_rules(void)
             CHECK(sessfsm_should_run(r.next) && (r.actions & ACT_RESTART_NOW),
                   "RESTART from %s leads to a running status with an immediate start",
                   sess_status_name((enum sess_status)s));
+    }
+
+    /* a QR or pairing code only means something while the worker that made it runs */
+    for (int s = 0; s < SS__COUNT; s++) {
+        for (int i = 0; i < N_INPUTS; i++) {
+            if (sessfsm_step((enum sess_status)s, (enum fsm_input)i, &r) < 0)
+                continue;
+            if (r.next == SS_DISCONNECTED || sessfsm_is_terminal(r.next))
+                CHECK(r.actions & ACT_CLEAR_QR, "%s + %s → %s clears the QR",
+                      sess_status_name((enum sess_status)s), input_names[i],
+                      sess_status_name(r.next));
+        }
     }
 
     CHECK(sessfsm_step(SS_FAILED, FSM_RESTART, &r) == 0 && r.next == SS_DISCONNECTED,
@@ -337,8 +349,15 @@ static void test_backoff(void)
     CHECK(hi >= 359000 && hi < 360000, "r01=+inf clamps just below 1 at the cap (got %ld)", hi);
 }
 
+static void test_backoff_nan(void)
+{
+    long d = backoff_delay_ms(3, 1000, 300000, 0.0 / 0.0);
+    CHECK(d >= 3200 && d < 4800, "NaN jitter is clamped (got %ld)", d);
+}
+
 int main(void)
 {
+    test_backoff_nan();
     test_table();
     test_rules();
     test_terminal_and_run();
