@@ -151,9 +151,10 @@ static void create_tenant(struct http_req *r)
         return;
     const char *name;
     char err[200];
-    if (apiparse_tenant(body, &name, err, sizeof err) < 0) {
+    int rc = apiparse_tenant(body, &name, err, sizeof err);
+    if (rc < 0) {
         json_decref(body);
-        http_reply_error(r, 400, "INVALID_REQUEST", "%s", err);
+        http_reply_error(r, 400, apiparse_code(rc), "%s", err);
         return;
     }
     char key[64], hash[HMAC_HEX_LEN + 1];
@@ -166,7 +167,7 @@ static void create_tenant(struct http_req *r)
     http_key_hash(key, hash);
     int64_t id;
     store_tx_begin();
-    int rc = store_tenant_insert(name, &id);
+    rc = store_tenant_insert(name, &id);
     if (rc == STORE_OK)
         rc = store_apikey_insert(id, hash);
     store_tx_end(rc == STORE_OK);

@@ -55,9 +55,10 @@ static void add_proxy(struct http_req *r)
         return;
     const char *url;
     char err[256];
-    if (apiparse_proxy(body, &url, err, sizeof err) < 0) {
+    int prc = apiparse_proxy(body, &url, err, sizeof err);
+    if (prc < 0) {
         json_decref(body);
-        http_reply_error(r, 400, "INVALID_PROXY", "%s", err);
+        http_reply_error(r, 400, apiparse_code(prc), "%s", err);
         return;
     }
     struct proxy *p;

@@ -80,9 +80,10 @@ static void provision(struct http_req *r)
         return;
     struct provision_req req;
     char phone[PHONE_MAX], err[256];
-    if (apiparse_provision(body, &req, phone, err, sizeof err) < 0) {
+    int rc = apiparse_provision(body, &req, phone, err, sizeof err);
+    if (rc < 0) {
         json_decref(body);
-        http_reply_error(r, 400, strstr(err, "proxy") == err ? "INVALID_PROXY" : "INVALID_REQUEST", "%s", err);
+        http_reply_error(r, 400, apiparse_code(rc), "%s", err);
         return;
     }
     struct session *s;
@@ -280,9 +281,10 @@ static void pairing_code(struct http_req *r)
     if (!body)
         return;
     char phone[PHONE_MAX], err[256];
-    if (apiparse_pair(body, phone, err, sizeof err) < 0) {
+    int rc = apiparse_pair(body, phone, err, sizeof err);
+    if (rc < 0) {
         json_decref(body);
-        http_reply_error(r, 400, "INVALID_PHONE", "%s", err);
+        http_reply_error(r, 400, apiparse_code(rc), "%s", err);
         return;
     }
     json_decref(body);
@@ -324,9 +326,10 @@ static void pair(struct http_req *r)
     if (!body)
         return;
     char phone[PHONE_MAX], err[256];
-    if (apiparse_pair(body, phone, err, sizeof err) < 0) {
+    int rc = apiparse_pair(body, phone, err, sizeof err);
+    if (rc < 0) {
         json_decref(body);
-        http_reply_error(r, 400, "INVALID_PHONE", "%s", err);
+        http_reply_error(r, 400, apiparse_code(rc), "%s", err);
         return;
     }
     json_decref(body);

@@ -6,6 +6,11 @@
 #include "proxy.h"
 #include "util.h"
 
+const char *apiparse_code(int rc)
+{
+    return rc == APIPARSE_BAD_PHONE ? "INVALID_PHONE" : rc == APIPARSE_BAD_PROXY ? "INVALID_PROXY" : "INVALID_REQUEST";
+}
+
 int apiparse_only_keys(json_t *body, const char *const *keys, char *err, size_t errlen)
 {
     const char *k;
@@ -41,18 +46,18 @@ static int phone_field(json_t *body, int required, char *buf, const char **out, 
 {
     const char *p;
     if (opt_string(body, "phone", 32, &p, err, errlen) < 0)
-        return -1;
+        return APIPARSE_BAD_PHONE;
     *out = NULL;
     if (!p) {
         if (required) {
             snprintf(err, errlen, "phone is required");
-            return -1;
+            return APIPARSE_BAD_PHONE;
         }
         return 0;
     }
     if (util_phone_normalize(p, buf, PHONE_MAX) < 0) {
         snprintf(err, errlen, "phone must be 8 to 15 digits with an optional leading +");
-        return -1;
+        return APIPARSE_BAD_PHONE;
     }
     *out = buf;
     return 0;
@@ -63,11 +68,12 @@ int apiparse_provision(json_t *body, struct provision_req *out, char *phone_buf,
     static const char *const keys[] = {"phone", "proxy", "loginMethod", NULL};
     memset(out, 0, sizeof *out);
     if (!apiparse_only_keys(body, keys, err, errlen))
-        return -1;
-    if (phone_field(body, 0, phone_buf, &out->phone, err, errlen) < 0)
-        return -1;
+        return APIPARSE_INVALID;
+    int rc = phone_field(body, 0, phone_buf, &out->phone, err, errlen);
+    if (rc < 0)
+        return rc;
     if (opt_string(body, "proxy", PROXY_URL_MAX, &out->proxy, err, errlen) < 0)
-        return -1;
+        return APIPARSE_BAD_PROXY;
     const char *lm;
     if (opt_string(body, "loginMethod", 32, &lm, err, errlen) < 0)
         return -1;
@@ -77,7 +83,7 @@ int apiparse_provision(json_t *body, struct provision_req *out, char *phone_buf,
         out->login = LOGIN_PAIRING;
         if (!out->phone) {
             snprintf(err, errlen, "loginMethod pairing_code needs the phone number");
-            return -1;
+            return APIPARSE_BAD_PHONE;
         }
     } else {
         snprintf(err, errlen, "loginMethod must be qr or pairing_code");
@@ -91,7 +97,7 @@ int apiparse_pair(json_t *body, char *phone_buf, char *err, size_t errlen)
     static const char *const keys[] = {"phone", NULL};
     const char *p;
     if (!apiparse_only_keys(body, keys, err, errlen))
-        return -1;
+        return APIPARSE_INVALID;
     return phone_field(body, 1, phone_buf, &p, err, errlen);
 }
 
@@ -123,11 +129,11 @@ int apiparse_proxy(json_t *body, const char **url, char *err, size_t errlen)
     if (!apiparse_only_keys(body, keys, err, errlen))
         return -1;
     if (opt_string(body, "url", PROXY_URL_MAX, url, err, errlen) < 0)
-        return -1;
+        return APIPARSE_BAD_PROXY;
     if (!*url) {
         snprintf(err, errlen, "url is required");
-        return -1;
+        return APIPARSE_BAD_PROXY;
     }
     struct proxy_url u;
-    return proxy_url_parse(*url, &u, err, errlen);
+    return proxy_url_parse(*url, &u, err, errlen) < 0 ? APIPARSE_BAD_PROXY : 0;
 }

@@ -10,6 +10,15 @@
 #include "model.h"
 #include "session.h"
 
+/* Every parser returns 0, or one of these with a reason in err. */
+enum apiparse_rc {
+    APIPARSE_INVALID = -1,   /* INVALID_REQUEST: shape, unknown field, other values */
+    APIPARSE_BAD_PHONE = -2, /* INVALID_PHONE */
+    APIPARSE_BAD_PROXY = -3, /* INVALID_PROXY */
+};
+/* the API error code of a parser's return */
+const char *apiparse_code(int rc);
+
 /* {phone?, proxy?, loginMethod?}. phone_buf (PHONE_MAX) receives the digits. 0 or -1 with err. */
 int apiparse_provision(json_t *body, struct provision_req *out, char *phone_buf, char *err, size_t errlen);
 /* {phone} */

@@ -75,6 +75,9 @@ test('API bodies: clear 400s, and a refused request creates nothing', async () =
     assert.match(r.json.error.message, why);
   }
   assert.equal((await d.post('/api/accounts/pair', { phone: 'abc' })).json.error.code, 'INVALID_PHONE');
+  assert.equal((await d.post('/api/sessions/provision', { phone: '12' })).json.error.code, 'INVALID_PHONE');
+  assert.equal((await d.post('/api/sessions/provision', { proxy: 'http://h:1' })).json.error.code, 'INVALID_PROXY');
+  assert.equal((await d.post('/api/sessions/provision', { nope: 1 })).json.error.code, 'INVALID_REQUEST');
   assert.equal((await d.get('/api/sessions')).json.count, count);
   assert.equal((await d.get('/api/sessions?status=bogus')).status, 400);
   assert.equal((await d.get('/api/nope')).status, 404);

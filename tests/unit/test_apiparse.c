@@ -74,7 +74,10 @@ static void test_provision(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         j = obj(bad[i].body);
         err[0] = '\0';
-        CHECK_EQ_INT(apiparse_provision(j, &req, phone, err, sizeof err), -1, "provision: %s is refused",
+        int want = strcmp(bad[i].want_in_err, "phone") == 0   ? APIPARSE_BAD_PHONE
+                   : strcmp(bad[i].want_in_err, "proxy") == 0 ? APIPARSE_BAD_PROXY
+                                                              : APIPARSE_INVALID;
+        CHECK_EQ_INT(apiparse_provision(j, &req, phone, err, sizeof err), want, "provision: %s is refused",
                      bad[i].desc);
         CHECK(strstr(err, bad[i].want_in_err) != NULL, "provision: %s: the error names %s (%s)",
               bad[i].desc, bad[i].want_in_err, err);
@@ -87,7 +90,7 @@ static void test_provision(void)
     memset(longurl + n, 'x', PROXY_URL_MAX);
     memcpy(longurl + n + PROXY_URL_MAX, "\"}", 3);
     j = obj(longurl);
-    CHECK_EQ_INT(apiparse_provision(j, &req, phone, err, sizeof err), -1,
+    CHECK_EQ_INT(apiparse_provision(j, &req, phone, err, sizeof err), APIPARSE_BAD_PROXY,
                  "a proxy longer than PROXY_URL_MAX is refused");
     json_decref(j);
 }
@@ -105,7 +108,8 @@ static void test_pair(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         j = obj(bad[i]);
         err[0] = '\0';
-        CHECK_EQ_INT(apiparse_pair(j, phone, err, sizeof err), -1, "pair %s is refused", bad[i]);
+        CHECK_EQ_INT(apiparse_pair(j, phone, err, sizeof err),
+                     strstr(bad[i], "\"x\"") ? APIPARSE_INVALID : APIPARSE_BAD_PHONE, "pair %s is refused", bad[i]);
         CHECK(err[0] != '\0', "pair %s has a reason", bad[i]);
         json_decref(j);
     }
@@ -176,7 +180,7 @@ static void test_proxy(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         j = obj(bad[i]);
         err[0] = '\0';
-        CHECK_EQ_INT(apiparse_proxy(j, &url, err, sizeof err), -1, "proxy %s is refused", bad[i]);
+        CHECK(apiparse_proxy(j, &url, err, sizeof err) < 0, "proxy %s is refused", bad[i]);
         CHECK(err[0] != '\0', "proxy %s has a reason", bad[i]);
         CHECK(strstr(err, "Zq9PaSsWoRd7x") == NULL, "proxy %s: the reason hides the password",
               bad[i]);
@@ -204,8 +208,16 @@ static void test_only_keys(void)
     json_decref(j);
 }
 
+static void test_codes(void)
+{
+    CHECK_EQ_STR(apiparse_code(APIPARSE_BAD_PHONE), "INVALID_PHONE", "phone code");
+    CHECK_EQ_STR(apiparse_code(APIPARSE_BAD_PROXY), "INVALID_PROXY", "proxy code");
+    CHECK_EQ_STR(apiparse_code(APIPARSE_INVALID), "INVALID_REQUEST", "other code");
+}
+
 int main(void)
 {
+    test_codes();
     test_provision();
     test_pair();
     test_tenant();
