@@ -5,7 +5,8 @@
 //
 // argv[2]: a fresh temp directory (owned by the wrapper, which removes it).
 // Environment: SB_BUILD (absolute build dir), CLK_TCK, BENCH_SESSIONS (1000),
-// BENCH_WINDOW_S (60), BENCH_PING_MS (15000), BENCH_PHASE_TIMEOUT_S (600).
+// BENCH_WINDOW_S (60), BENCH_PING_MS (15000), BENCH_PHASE_TIMEOUT_S (600),
+// BENCH_PROFILE_CMD (a shell command run during the window with SB_DAEMON_PID set).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -241,6 +242,13 @@ async function main() {
   // ---- 3. steady state: everyone pinging; the window is measured without any API traffic
   // but the two /metrics reads at its ends
   const m0 = await metrics();
+  // optional: a profiler attached for the window, e.g.
+  // BENCH_PROFILE_CMD='perf record -g -p $SB_DAEMON_PID -o /tmp/sb.perf -- sleep 60'
+  let prof = null;
+  if (process.env.BENCH_PROFILE_CMD) {
+    log(`profiling the window: ${process.env.BENCH_PROFILE_CMD}`);
+    prof = spawn('bash', ['-c', process.env.BENCH_PROFILE_CMD], { env: { ...process.env, SB_DAEMON_PID: String(pid) }, stdio: 'inherit' });
+  }
   const w0 = t();
   const c0 = cpuTicks(pid);
   let rssMax = rssKiB(pid);
@@ -265,6 +273,7 @@ async function main() {
   }
   const c1 = cpuTicks(pid);
   const w1 = t();
+  if (prof && prof.exitCode === null) await Promise.race([new Promise((r) => prof.on('exit', r)), sleep(30000)]);
   const m1 = await metrics();
   const rssEnd = rssKiB(pid);
   const elapsedS = (w1 - w0) / 1000;

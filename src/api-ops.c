@@ -39,10 +39,11 @@ static void health(struct http_req *r)
     }
     const char *mode = n == 0 ? "direct" : "pool";
     json_t *j = json_pack(
-        "{s:s,s:s,s:s,s:I,s:s,s:{s:i,s:i,s:i},s:o,s:{s:s,s:i,s:i,s:i,s:i},s:i}", "status",
+        "{s:s,s:s,s:s,s:I,s:s,s:{s:i,s:i,s:i,s:i,s:i},s:o,s:{s:s,s:i,s:i,s:i,s:i},s:i}", "status",
         store_ok ? "ok" : "error", "version", SB_VERSION, "store", store_ok ? "ok" : "unreachable",
         "uptimeSeconds", (json_int_t)((util_mono_ms() - started_mono) / 1000), "runner", cfg->runner,
-        "workers", "running", c.workers_running, "queued", c.start_queue, "max", (int)cfg->max_workers,
+        "workers", "running", c.workers_running - c.workers_stopping, "stopping", c.workers_stopping,
+        "queued", c.start_queue, "backoff", c.restart_pending, "max", (int)cfg->max_workers,
         "sessions", by, "proxies", "mode", mode, "total", (int)n, "ok", ok, "bad", (int)n - ok,
         "shared", shared, "waitingForProxy", c.waiting_proxy);
     if (n == 0)

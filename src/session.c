@@ -547,6 +547,8 @@ void session_counts(struct session_counts *c)
             continue;
         c->by_status[s->status]++;
         c->workers_running += RT(s)->running;
+        c->workers_stopping += RT(s)->stopping;
+        c->restart_pending += RT(s)->restart_ev && evtimer_pending(RT(s)->restart_ev, NULL) && !RT(s)->running;
         c->waiting_proxy += RT(s)->waiting_proxy;
         c->should_run += sessfsm_should_run(s->status);
     }

@@ -76,7 +76,9 @@ void session_worker_key(const struct session *s, char *out);
 
 struct session_counts {
     int by_status[SS__COUNT];
-    int workers_running;
+    int workers_running;  /* includes stopping */
+    int workers_stopping;
+    int restart_pending;  /* waiting out a back-off delay */
     int start_queue;
     int waiting_proxy;
     int should_run;

@@ -95,3 +95,29 @@ test('a worker command that exits at once: failed after the cap, with growing ga
   assert.equal((await d.post(`/api/sessions/${id}/restart`)).status, 200);
   await waitFor(() => [...d.log().matchAll(/info runner: worker started session=worker_1 /g)].length > n, { what: 'a start after the restart' });
 });
+
+test('a worker that floods its output: the log stays capped, the newest part kept as .1', async (t) => {
+  const fs = await import('node:fs');
+  const d = new Daemon({ env: { WORKER_LOG_MAX_BYTES: '8192', MONITOR_INTERVAL_MS: '100', PING_TIMEOUT_MS: '60000' } });
+  // a worker that writes ~100 KiB/s and never speaks the protocol
+  const script = `${d.dir}/chatty.sh`;
+  fs.writeFileSync(script, '#!/bin/sh\nwhile :; do echo "line $(date +%s%N) xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; sleep 0.001; done\n', { mode: 0o755 });
+  d.opts.env.WORKER_COMMAND = script;
+  await d.start();
+  t.after(() => d.cleanup());
+  const id = await d.provision();
+  const log = `${d.dir}/data/logs/${id}.log`;
+  await waitFor(() => fs.existsSync(`${log}.1`), { what: 'a rotated log', timeout: 10000 });
+  // sampled over a second: never far above the cap (what one 100 ms tick lets through)
+  let max = 0;
+  for (let i = 0; i < 20; i++) {
+    max = Math.max(max, fs.statSync(log).size);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(max < 8192 + 64 * 1024, `log size stays near the cap: ${max}`);
+  assert.ok(fs.statSync(`${log}.1`).size <= 8192, 'the kept part is at most the cap');
+  assert.match(fs.readFileSync(`${log}.1`, 'utf8'), /line \d+ x+/);
+  const h = (await d.get('/health')).json;
+  assert.deepEqual(Object.keys(h.workers).sort(), ['backoff', 'max', 'queued', 'running', 'stopping']);
+  assert.equal(h.workers.running, 1);
+});
