@@ -167,10 +167,10 @@ int main(int argc, char **argv)
     wh_url = cfg.worker_webhook_url[0] ? xstrdup(cfg.worker_webhook_url)
                                        : xasprintf("http://127.0.0.1:%ld/webhook", cfg.orch_port);
     api_ops_set_start_time();
+    webhook_register(&cfg, master); /* first: worker events are the hot route */
     api_ops_register(&cfg);
     api_sessions_register(&cfg);
     api_proxies_register();
-    webhook_register(&cfg, master);
     if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
                    sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);

@@ -51,6 +51,7 @@ struct sess_rt {
     int health_inflight;
     int logout_inflight;
     struct pair_waiter *waiters;
+    struct hmac_key *mac; /* the worker's key, prepared once */
 };
 
 static struct event_base *evbase;
@@ -82,6 +83,8 @@ int session_worker_running(const struct session *s) { return RT(s)->running; }
 void session_get_stats(struct session_stats *st) { *st = stats; }
 
 void session_worker_key(const struct session *s, char *out) { wclient_worker_key(master, s->name, out); }
+
+const struct hmac_key *session_worker_mac(const struct session *s) { return RT(s)->mac; }
 
 struct session *session_get(int64_t id)
 {
@@ -134,11 +137,16 @@ static void index_session(struct session *s)
     byid[s->id] = s;
 }
 
+/* src->name must be set */
 static struct session *new_session(const struct session *src)
 {
     struct session *s = xcalloc(1, sizeof *s);
     *s = *src;
-    s->rt = xcalloc(1, sizeof(struct sess_rt));
+    struct sess_rt *rt = xcalloc(1, sizeof *rt);
+    char key[HMAC_HEX_LEN + 1];
+    wclient_worker_key(master, s->name, key);
+    rt->mac = hmac_key_new(key, strlen(key));
+    s->rt = rt;
     return s;
 }
 
@@ -147,6 +155,7 @@ static void free_session(struct session *s)
     struct sess_rt *rt = RT(s);
     if (rt->restart_ev)
         event_free(rt->restart_ev);
+    hmac_key_free(rt->mac);
     free(rt);
     free(s);
 }
@@ -883,7 +892,8 @@ int session_on_event(struct session *s, const struct wevent *ev)
     case WE_PING:
         rt->last_ping_mono = util_mono_ms();
         s->last_ping_at = now;
-        save(s);
+        if (store_session_ping(s->id, now) != STORE_OK)
+            log_error("session", "cannot save a ping session=%s", s->name);
         return 0;
     case WE_QR_CODE:
         if (sessfsm_is_terminal(s->status))

@@ -73,6 +73,8 @@ void session_retry_waiting(void);
 
 /* the worker's signing key; out holds 65 bytes */
 void session_worker_key(const struct session *s, char *out);
+/* the same key prepared for verifying its events; borrowed */
+const struct hmac_key *session_worker_mac(const struct session *s);
 
 struct session_counts {
     int by_status[SS__COUNT];

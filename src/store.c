@@ -23,6 +23,7 @@ enum stmt_id {
     ST_SESSION_INSERT,
     ST_SESSION_SAVE,
     ST_SESSION_DELETE,
+    ST_SESSION_PING,
     ST_SESSION_LOAD,
     ST_PROXY_INSERT,
     ST_PROXY_SAVE,
@@ -47,6 +48,7 @@ static const char *stmt_sql[ST__COUNT] = {
                         "last_ping_at=?18, restarts=?19, fail_streak=?20, worker_backend=?21, "
                         "worker_pid=?22, worker_ident=?23, worker_address=?24 WHERE id=?1",
     [ST_SESSION_DELETE] = "DELETE FROM sessions WHERE id = ?1",
+    [ST_SESSION_PING] = "UPDATE sessions SET last_ping_at = ?2 WHERE id = ?1",
     [ST_SESSION_LOAD] = "SELECT " SESSION_COLS " FROM sessions ORDER BY id",
     [ST_PROXY_INSERT] = "INSERT INTO proxies (tenant_id, url, status, source, last_error, bad_at, "
                         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -390,6 +392,14 @@ int store_session_save(const struct session *x)
 {
     sqlite3_stmt *s = st(ST_SESSION_SAVE);
     bind_session(s, x);
+    return write_stmt(s);
+}
+
+int store_session_ping(int64_t id, int64_t at_ms)
+{
+    sqlite3_stmt *s = st(ST_SESSION_PING);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, at_ms);
     return write_stmt(s);
 }
 

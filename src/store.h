@@ -43,6 +43,8 @@ int store_apikey_lookup(const char *key_hash, int64_t *tenant_id);
 int store_session_insert(struct session *s); /* sets s->id */
 int store_session_save(const struct session *s);
 int store_session_delete(int64_t id);
+/* only last_ping_at: the hot path of PING events */
+int store_session_ping(int64_t id, int64_t at_ms);
 /* calls cb for every stored session (a temporary the callback copies) */
 int store_session_load(void (*cb)(const struct session *s, void *arg), void *arg);
 

@@ -27,8 +27,8 @@ int wclient_call(const char *address, const char *key, const char *method, const
     return httpc_request(method, url, headers, body, len, timeout_ms, 64 * 1024, NULL, cb, arg);
 }
 
-int wclient_verify(const char *key, const char *ts, const char *sig, const char *body,
-                   size_t len, long now_s, long max_skew_s)
+static int verify(const char *key, const struct hmac_key *prepared, const char *ts, const char *sig,
+                  const char *body, size_t len, long now_s, long max_skew_s)
 {
     long t;
     if (!ts || !sig || util_parse_long(ts, 0, 99999999999L, &t) < 0)
@@ -38,6 +38,21 @@ int wclient_verify(const char *key, const char *ts, const char *sig, const char 
     if (strncmp(sig, "sha256=", 7) != 0)
         return -1;
     char want[HMAC_HEX_LEN + 1];
-    hmac_sign_ts_body(key, ts, body, len, want);
+    if (prepared)
+        hmac_key_sign_ts_body(prepared, ts, body, len, want);
+    else
+        hmac_sign_ts_body(key, ts, body, len, want);
     return hmac_equal(sig + 7, strlen(sig + 7), want, HMAC_HEX_LEN) ? 0 : -1;
+}
+
+int wclient_verify(const char *key, const char *ts, const char *sig, const char *body,
+                   size_t len, long now_s, long max_skew_s)
+{
+    return verify(key, NULL, ts, sig, body, len, now_s, max_skew_s);
+}
+
+int wclient_verify_key(const struct hmac_key *key, const char *ts, const char *sig, const char *body,
+                       size_t len, long now_s, long max_skew_s)
+{
+    return verify(NULL, key, ts, sig, body, len, now_s, max_skew_s);
 }

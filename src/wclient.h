@@ -17,5 +17,9 @@ void wclient_worker_key(const char *master, const char *session, char *out);
  * max_skew_s of now_s; -1 otherwise. Pure. */
 int wclient_verify(const char *key, const char *ts, const char *sig, const char *body,
                    size_t len, long now_s, long max_skew_s);
+struct hmac_key;
+/* the same with a key prepared by hmac_key_new */
+int wclient_verify_key(const struct hmac_key *key, const char *ts, const char *sig, const char *body,
+                       size_t len, long now_s, long max_skew_s);
 
 #endif

@@ -1,8 +1,9 @@
 #include "hmac.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,30 +19,90 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-void hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen, char *out)
+struct hmac_key {
+    EVP_MAC_CTX *ctx; /* keyed, never finalised: duplicated for each message */
+};
+
+/* fetched once: OpenSSL 3 looks the algorithm up on every one-shot call otherwise */
+static EVP_MAC *hmac_alg(void)
+{
+    static EVP_MAC *mac;
+    if (!mac && !(mac = EVP_MAC_fetch(NULL, "HMAC", NULL)))
+        abort();
+    return mac;
+}
+
+static EVP_MAC_CTX *keyed(const void *key, size_t keylen)
+{
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                            OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *c = EVP_MAC_CTX_new(hmac_alg());
+    /* an empty key is valid HMAC; OpenSSL wants a non-NULL pointer for it */
+    if (!c || !EVP_MAC_init(c, keylen ? key : (const void *)"", keylen, params))
+        abort();
+    return c;
+}
+
+static void finish(EVP_MAC_CTX *c, char *out)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, md, &mdlen))
+    size_t mdlen = 0;
+    if (!EVP_MAC_final(c, md, &mdlen, sizeof md))
         abort();
+    EVP_MAC_CTX_free(c);
     to_hex(md, mdlen, out);
+}
+
+static void update(EVP_MAC_CTX *c, const void *p, size_t n)
+{
+    if (n && !EVP_MAC_update(c, p, n))
+        abort();
+}
+
+void hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen, char *out)
+{
+    EVP_MAC_CTX *c = keyed(key, keylen);
+    update(c, msg, msglen);
+    finish(c, out);
+}
+
+struct hmac_key *hmac_key_new(const void *key, size_t keylen)
+{
+    struct hmac_key *k = malloc(sizeof *k);
+    if (!k)
+        abort();
+    k->ctx = keyed(key, keylen);
+    return k;
+}
+
+void hmac_key_free(struct hmac_key *k)
+{
+    if (!k)
+        return;
+    EVP_MAC_CTX_free(k->ctx);
+    free(k);
+}
+
+static void sign_with(EVP_MAC_CTX *c, const char *ts, const void *body, size_t bodylen, char *out)
+{
+    update(c, ts, strlen(ts));
+    update(c, ".", 1);
+    update(c, body, bodylen);
+    finish(c, out);
+}
+
+void hmac_key_sign_ts_body(const struct hmac_key *k, const char *ts, const void *body, size_t bodylen,
+                           char *out)
+{
+    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(k->ctx);
+    if (!c)
+        abort();
+    sign_with(c, ts, body, bodylen, out);
 }
 
 void hmac_sign_ts_body(const char *key, const char *ts, const void *body, size_t bodylen, char *out)
 {
-    /* HMAC_CTX is deprecated in OpenSSL 3; one buffer and the one-shot HMAC() is simpler anyway */
-    size_t tslen = strlen(ts);
-    char stackbuf[4096];
-    char *msg = tslen + 1 + bodylen <= sizeof stackbuf ? stackbuf : malloc(tslen + 1 + bodylen);
-    if (!msg)
-        abort();
-    memcpy(msg, ts, tslen);
-    msg[tslen] = '.';
-    if (bodylen)
-        memcpy(msg + tslen + 1, body, bodylen);
-    hmac_sha256_hex(key, strlen(key), msg, tslen + 1 + bodylen, out);
-    if (msg != stackbuf)
-        free(msg);
+    sign_with(keyed(key, strlen(key)), ts, body, bodylen, out);
 }
 
 void hmac_sha256_plain_hex(const void *data, size_t len, char *out)
