@@ -200,7 +200,7 @@ static void logout_done(struct session *s, void *arg)
 {
     struct http_req *r = arg;
     if (!s) {
-        http_reply_error(r, 404, "SESSION_NOT_FOUND", "the session was deleted meanwhile");
+        http_reply_error(r, 404, "SESSION_NOT_FOUND", "the session is gone (deleted, or the daemon is stopping)");
         return;
     }
     http_reply_json(r, 200, api_session_json(s));
@@ -303,7 +303,7 @@ static void pair_done(struct session *s, const char *code, void *arg)
 {
     struct http_req *r = arg;
     if (!s) {
-        http_reply_error(r, 404, "SESSION_NOT_FOUND", "the session was deleted before it paired");
+        http_reply_error(r, 404, "SESSION_NOT_FOUND", "the session is gone (deleted, or the daemon is stopping)");
         return;
     }
     char phone[PHONE_MAX + 1];

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hmac.h"
 #include "log.h"
@@ -42,6 +43,7 @@ struct metric_row {
 };
 
 static struct evhttp *server;
+static struct evhttp_bound_socket *listener;
 static const struct http_route *tables[MAX_ROUTE_TABLES];
 static int ntables;
 static char *admin_key;
@@ -368,7 +370,8 @@ int http_start(struct event_base *base, const char *host, int port, size_t max_b
                                            EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(server, dispatch, NULL);
-    if (!evhttp_bind_socket_with_handle(server, host, (ev_uint16_t)port)) {
+    listener = evhttp_bind_socket_with_handle(server, host, (ev_uint16_t)port);
+    if (!listener) {
         snprintf(err, errlen, "http: cannot listen on %s:%d (in use, or not an address here)", host, port);
         evhttp_free(server);
         server = NULL;
@@ -376,6 +379,21 @@ int http_start(struct event_base *base, const char *host, int port, size_t max_b
     }
     admin_key = xstrdup(key);
     return 0;
+}
+
+void http_close_listener(void)
+{
+    if (server && listener)
+        evhttp_del_accept_socket(server, listener);
+    listener = NULL;
+}
+
+void http_drain(struct event_base *base, long max_ms)
+{
+    /* only HTTP connections still have events here: the rest is torn down */
+    int64_t end = util_mono_ms() + max_ms;
+    while (util_mono_ms() < end && event_base_loop(base, EVLOOP_NONBLOCK) == 0)
+        usleep(2000);
 }
 
 void http_stop(void)

@@ -33,6 +33,11 @@ struct http_route {
 
 int http_start(struct event_base *base, const char *host, int port, size_t max_body,
                const char *admin_key, char *err, size_t errlen);
+/* stops accepting connections; requests already in hand can still be answered */
+void http_close_listener(void);
+/* lets the loop write out answers already given, for at most max_ms */
+void http_drain(struct event_base *base, long max_ms);
+/* frees the server and every connection: call last */
 void http_stop(void);
 /* routes: a static array ending with a NULL method; borrowed for the daemon's life */
 void http_add_routes(const struct http_route *routes);

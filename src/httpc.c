@@ -159,6 +159,8 @@ int httpc_init(struct event_base *base)
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timerfn);
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+    /* idle connections kept for reuse: bounded, so that a burst leaves no lasting memory */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 64L);
     return 0;
 }
 
@@ -170,6 +172,9 @@ void httpc_shutdown(void)
         struct xfer *x = xfers;
         unlink_xfer(x);
         curl_multi_remove_handle(multi, x->easy);
+        inflight--;
+        struct httpc_response res = {.status = 0, .error = "shutting down", .body = "", .len = 0};
+        x->cb(&res, x->arg);
         free_xfer(x);
     }
     inflight = 0;

@@ -17,7 +17,9 @@ struct httpc_response {
 typedef void (*httpc_cb)(const struct httpc_response *res, void *arg);
 
 int httpc_init(struct event_base *base);
-void httpc_shutdown(void); /* cancels what is in flight; callbacks are not called */
+/* cancels what is in flight: each callback is called once with status 0 and the error
+ * "shutting down", so that whatever it owns is released */
+void httpc_shutdown(void);
 
 /* headers: NULL-terminated "Name: value" strings, copied. body may be NULL (GET).
  * unix_socket: NULL for TCP. cb is called exactly once, from the loop, never from

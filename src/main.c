@@ -190,13 +190,18 @@ int main(int argc, char **argv)
     event_base_dispatch(base);
     rc = 0;
 out:
-    http_stop();
+    /* no new requests; those in hand (a pair waiting for its code, a logout) are
+     * answered as sessions and outbound calls wind down, then the server goes */
+    http_close_listener();
     if (sessions_up)
         session_shutdown();
     if (runner)
         runner->destroy(runner);
     httpc_shutdown();
     store_close();
+    if (base)
+        http_drain(base, 100);
+    http_stop();
     pool_free();
     if (sig_int)
         event_free(sig_int);

@@ -379,10 +379,12 @@ static void cap_log(const char *path, long max)
     off_t from = st.st_size > max ? st.st_size - max : 0;
     int outfd = open(old, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (outfd >= 0) {
+        /* exactly the newest max bytes measured: the worker may write on meanwhile */
         char buf[65536];
-        ssize_t n;
-        while ((n = pread(in, buf, sizeof buf, from)) > 0) {
-            if (write(outfd, buf, (size_t)n) != n)
+        while (from < st.st_size) {
+            size_t want = (size_t)(st.st_size - from) < sizeof buf ? (size_t)(st.st_size - from) : sizeof buf;
+            ssize_t n = pread(in, buf, want, from);
+            if (n <= 0 || write(outfd, buf, (size_t)n) != n)
                 break;
             from += n;
         }

@@ -687,7 +687,7 @@ static void pairing_reply(const struct httpc_response *res, void *arg)
     json_t *j = res->status == 200 ? json_loadb(res->body, res->len, 0, NULL) : NULL;
     json_t *code = j ? json_object_get(j, "code") : NULL;
     if (!s)
-        x->done(NULL, NULL, "the session was deleted", x->arg);
+        x->done(NULL, NULL, "the session is gone (deleted, or the daemon is stopping)", x->arg);
     else if (json_is_string(code) && json_string_length(code) >= 1 && json_string_length(code) <= 15)
         x->done(s, json_string_value(code), NULL, x->arg);
     else
@@ -972,10 +972,21 @@ static void silent(struct session *s, const char *why)
     input(s, FSM_SILENT, why);
 }
 
+/* A watchdog pass walks the sessions in id order; at most HEALTH_INFLIGHT /health
+ * checks are out at once, each answer starting the next, so a thousand workers are
+ * never asked in one burst. */
+#define HEALTH_INFLIGHT 32
+
+static size_t health_cursor; /* next id of the current pass; 0 = no pass */
+static int health_inflight;
+
+static void health_next(void);
+
 static void health_reply(const struct httpc_response *res, void *arg)
 {
     struct health_ctx *x = arg;
     struct session *s = session_get(x->id);
+    health_inflight--;
     if (s) {
         RT(s)->health_inflight = 0;
         /* only the worker that was asked: a restart in between makes the answer moot */
@@ -988,6 +999,43 @@ static void health_reply(const struct httpc_response *res, void *arg)
         }
     }
     free(x);
+    if (!shutting_down)
+        health_next();
+}
+
+static void health_check(struct session *s)
+{
+    struct health_ctx *x = xcalloc(1, sizeof *x);
+    x->id = s->id;
+    x->pid = s->worker.pid;
+    char key[HMAC_HEX_LEN + 1];
+    session_worker_key(s, key);
+    if (wclient_call(s->worker.address, key, "GET", "/health", NULL, cfg->worker_health_timeout_ms,
+                     health_reply, x) < 0) {
+        free(x);
+        return;
+    }
+    RT(s)->health_inflight = 1;
+    health_inflight++;
+}
+
+static void health_next(void)
+{
+    int64_t now = util_mono_ms();
+    while (health_cursor && health_inflight < HEALTH_INFLIGHT) {
+        if (health_cursor >= capid) {
+            health_cursor = 0;
+            break;
+        }
+        struct session *s = byid[health_cursor++];
+        if (!s)
+            continue;
+        struct sess_rt *rt = RT(s);
+        if (!rt->running || rt->stopping || !sessfsm_should_run(s->status) || rt->health_inflight ||
+            !s->worker.address[0] || now - rt->started_mono < cfg->worker_start_grace_ms)
+            continue;
+        health_check(s);
+    }
 }
 
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
@@ -1004,23 +1052,12 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
             char why[TEXT_MAX];
             snprintf(why, sizeof why, "no PING for %lld s", (long long)((now - rt->last_ping_mono) / 1000));
             silent(s, why);
-            continue;
-        }
-        if (now - rt->started_mono < cfg->worker_start_grace_ms || rt->health_inflight ||
-            !s->worker.address[0])
-            continue;
-        struct health_ctx *x = xcalloc(1, sizeof *x);
-        x->id = s->id;
-        x->pid = s->worker.pid;
-        char key[HMAC_HEX_LEN + 1];
-        session_worker_key(s, key);
-        rt->health_inflight = 1;
-        if (wclient_call(s->worker.address, key, "GET", "/health", NULL,
-                         cfg->worker_health_timeout_ms, health_reply, x) < 0) {
-            rt->health_inflight = 0;
-            free(x);
         }
     }
+    /* a pass still running from the last tick just goes on */
+    if (!health_cursor)
+        health_cursor = 1;
+    health_next();
 }
 
 static void monitor_cb(evutil_socket_t fd, short what, void *arg)
@@ -1124,6 +1161,9 @@ void session_shutdown(void)
     int left = 0;
     for (size_t i = 1; i < capid; i++) {
         struct session *s = byid[i];
+        /* answered first, so that the loop below also writes the answers out */
+        if (s)
+            waiters_fire_all(s, NULL, 0);
         if (s && RT(s)->restart_ev)
             evtimer_del(RT(s)->restart_ev);
         if (s && RT(s)->running && !RT(s)->stopping) {

@@ -98,7 +98,8 @@ test('a worker command that exits at once: failed after the cap, with growing ga
 
 test('a worker that floods its output: the log stays capped, the newest part kept as .1', async (t) => {
   const fs = await import('node:fs');
-  const d = new Daemon({ env: { WORKER_LOG_MAX_BYTES: '8192', MONITOR_INTERVAL_MS: '100', PING_TIMEOUT_MS: '60000' } });
+  // it answers no /health: the watchdog is held off for the test's length
+  const d = new Daemon({ env: { WORKER_LOG_MAX_BYTES: '8192', MONITOR_INTERVAL_MS: '100', PING_TIMEOUT_MS: '60000', WORKER_START_GRACE_MS: '60000' } });
   // a worker that writes ~100 KiB/s and never speaks the protocol
   const script = `${d.dir}/chatty.sh`;
   fs.writeFileSync(script, '#!/bin/sh\nwhile :; do echo "line $(date +%s%N) xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; sleep 0.001; done\n', { mode: 0o755 });

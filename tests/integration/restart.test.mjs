@@ -96,3 +96,18 @@ test('a stray worker whose session no longer runs is stopped at start-up', async
   assert.match(d.log(), new RegExp(`stopping a stray worker session=${id} pid=${s.worker.pid}`));
   assert.equal(workerPids(d.instanceId()).length, 0);
 });
+
+test('SIGTERM while a pair request waits for its code: the request is answered, the daemon exits 0', async (t) => {
+  // a worker that never reports anything: the pair request waits its full PAIR_WAIT_MS
+  const d = await new Daemon({ env: { WORKER_COMMAND: '/bin/sleep 600', PAIR_WAIT_MS: '20000', PING_TIMEOUT_MS: '60000' } }).start();
+  t.after(() => d.cleanup());
+  const pending = d.post('/api/accounts/pair', { phone: '+972508888888' });
+  await waitFor(() => /provisioned session=worker_1/.test(d.log()) && /worker started session=worker_1/.test(d.log()), { what: 'pair provisioned' });
+  const started = Date.now();
+  const code = d.stop();
+  const r = await pending;
+  assert.ok(Date.now() - started < 10000, 'answered at shutdown, not after PAIR_WAIT_MS');
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.json.sessionId, 'worker_1');
+  assert.equal(await code, 0);
+});
