@@ -272,22 +272,28 @@ static void pairing_done(struct session *s, const char *code, const char *error,
         http_reply_json(r, 200, json_pack("{s:s,s:s}", "sessionId", s->name, "code", code));
 }
 
+/* the {phone} body of the pairing routes into phone (PHONE_MAX); 0, or -1 once answered */
+static int phone_body(struct http_req *r, char *phone)
+{
+    json_t *body = http_json_object(r);
+    if (!body)
+        return -1;
+    char err[256];
+    int rc = apiparse_pair(body, phone, err, sizeof err);
+    json_decref(body);
+    if (rc < 0) {
+        http_reply_error(r, 400, apiparse_code(rc), "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static void pairing_code(struct http_req *r)
 {
     struct session *s = tenant_session(r);
-    if (!s)
+    char phone[PHONE_MAX];
+    if (!s || phone_body(r, phone) < 0)
         return;
-    json_t *body = http_json_object(r);
-    if (!body)
-        return;
-    char phone[PHONE_MAX], err[256];
-    int rc = apiparse_pair(body, phone, err, sizeof err);
-    if (rc < 0) {
-        json_decref(body);
-        http_reply_error(r, 400, apiparse_code(rc), "%s", err);
-        return;
-    }
-    json_decref(body);
     if (s->status == SS_CONNECTED || sessfsm_is_terminal(s->status)) {
         http_reply_error(r, 409, "INVALID_STATE", "session %s is %s: a pairing code is only for linking",
                          s->name, sess_status_name(s->status));
@@ -322,17 +328,9 @@ static void pair_done(struct session *s, const char *code, void *arg)
 
 static void pair(struct http_req *r)
 {
-    json_t *body = http_json_object(r);
-    if (!body)
-        return;
     char phone[PHONE_MAX], err[256];
-    int rc = apiparse_pair(body, phone, err, sizeof err);
-    if (rc < 0) {
-        json_decref(body);
-        http_reply_error(r, 400, apiparse_code(rc), "%s", err);
+    if (phone_body(r, phone) < 0)
         return;
-    }
-    json_decref(body);
     struct provision_req req = {.phone = phone, .proxy = NULL, .login = LOGIN_PAIRING};
     struct session *s;
     int status;

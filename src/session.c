@@ -49,7 +49,6 @@ struct sess_rt {
     int waiting_proxy;
     int deleted;
     int health_inflight;
-    int logout_inflight;
     struct pair_waiter *waiters;
     struct hmac_key *mac; /* the worker's key, prepared once */
 };
@@ -205,6 +204,17 @@ void session_wait_pairing(struct session *s, long wait_ms,
     evtimer_add(w->timer, &tv);
     w->next = RT(s)->waiters;
     RT(s)->waiters = w;
+}
+
+/* a signed command to the session's running worker; 0, or -1 (cb not called) */
+static int command(struct session *s, const char *method, const char *path, const char *body,
+                   httpc_cb cb, void *arg)
+{
+    if (!RT(s)->running || RT(s)->stopping || !s->worker.address[0])
+        return -1;
+    char key[HMAC_HEX_LEN + 1];
+    session_worker_key(s, key);
+    return wclient_call(s->worker.address, key, method, path, body, cfg->worker_health_timeout_ms, cb, arg);
 }
 
 /* ---------- starting and stopping workers ---------- */
@@ -700,20 +710,14 @@ int session_request_pairing(struct session *s, const char *phone,
                             void (*done)(struct session *s, const char *code, const char *error, void *arg),
                             void *arg)
 {
-    struct sess_rt *rt = RT(s);
-    if (!rt->running || rt->stopping || !s->worker.address[0])
-        return -1;
     struct pairing_ctx *x = xcalloc(1, sizeof *x);
     x->id = s->id;
     x->done = done;
     x->arg = arg;
-    char key[HMAC_HEX_LEN + 1];
-    session_worker_key(s, key);
     json_t *b = json_pack("{s:s}", "phone", phone);
     char *body = json_dumps(b, JSON_COMPACT);
     json_decref(b);
-    int rc = wclient_call(s->worker.address, key, "POST", "/pairing-code", body,
-                          cfg->worker_health_timeout_ms, pairing_reply, x);
+    int rc = command(s, "POST", "/pairing-code", body, pairing_reply, x);
     free(body);
     if (rc < 0)
         free(x);
@@ -731,7 +735,6 @@ static void logout_reply(const struct httpc_response *res, void *arg)
     struct logout_ctx *x = arg;
     struct session *s = session_get(x->id);
     if (s) {
-        RT(s)->logout_inflight = 0;
         if (res->status < 200 || res->status >= 300)
             log_warn("session", "worker did not confirm logout session=%s status=%ld error=%s",
                      s->name, res->status, res->error ? res->error : "");
@@ -743,21 +746,13 @@ static void logout_reply(const struct httpc_response *res, void *arg)
 
 void session_logout(struct session *s, void (*done)(struct session *s, void *arg), void *arg)
 {
-    struct sess_rt *rt = RT(s);
-    if (rt->running && !rt->stopping && s->worker.address[0]) {
-        struct logout_ctx *x = xcalloc(1, sizeof *x);
-        x->id = s->id;
-        x->done = done;
-        x->arg = arg;
-        char key[HMAC_HEX_LEN + 1];
-        session_worker_key(s, key);
-        rt->logout_inflight = 1;
-        if (wclient_call(s->worker.address, key, "POST", "/logout", "{}",
-                         cfg->worker_health_timeout_ms, logout_reply, x) == 0)
-            return;
-        rt->logout_inflight = 0;
-        free(x);
-    }
+    struct logout_ctx *x = xcalloc(1, sizeof *x);
+    x->id = s->id;
+    x->done = done;
+    x->arg = arg;
+    if (command(s, "POST", "/logout", "{}", logout_reply, x) == 0)
+        return;
+    free(x);
     input(s, FSM_LOGGED_OUT, "logged out by API");
     done(s, arg);
 }
@@ -1008,10 +1003,7 @@ static void health_check(struct session *s)
     struct health_ctx *x = xcalloc(1, sizeof *x);
     x->id = s->id;
     x->pid = s->worker.pid;
-    char key[HMAC_HEX_LEN + 1];
-    session_worker_key(s, key);
-    if (wclient_call(s->worker.address, key, "GET", "/health", NULL, cfg->worker_health_timeout_ms,
-                     health_reply, x) < 0) {
+    if (command(s, "GET", "/health", NULL, health_reply, x) < 0) {
         free(x);
         return;
     }
