@@ -40,9 +40,10 @@ rss_kib() {
     awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0
 }
 
-# hex HMAC-SHA256(key, message), the key used as bytes of the string
+# hex HMAC-SHA256(key, message), the key used as bytes of the string (node, not the
+# openssl CLI, which scripts/setup does not install)
 hmac_hex() {
-    printf '%s' "$2" | openssl dgst -sha256 -hmac "$1" -r | awk '{print $1}'
+    node -e 'process.stdout.write(require("crypto").createHmac("sha256", process.argv[1]).update(process.argv[2]).digest("hex"))' "$1" "$2"
 }
 
 # waits until a URL answers 200, at most $2 seconds; 0 or 1

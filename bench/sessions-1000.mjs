@@ -301,7 +301,23 @@ async function main() {
   log(`every 5 s, RSS MiB:    ${trace.map((x) => x[0]).join(' ')}`);
   log(`every 5 s, CPU %:      ${trace.map((x) => x[1]).join(' ')}`);
   log(`every 5 s, open fds:   ${trace.map((x) => x[2]).join(' ')}`);
-  log(`(the watchdog checks every worker with GET /health every WATCHDOG_INTERVAL_MS = 60 s, so a 60 s window holds one sweep)`);
+  log(`(the watchdog checks every worker with GET /health every WATCHDOG_INTERVAL_MS = 60 s: a 60 s window holds one`);
+  log(` sweep, BENCH_WINDOW_S=250 four, which shows whether the RSS keeps what a sweep allocates)`);
+  // error lines in the workers' logs (e.g. a worker that could not bind its WORKER_LISTEN port)
+  const errs = new Map();
+  const wlogs = path.join(DATA, 'logs');
+  for (const f of fs.existsSync(wlogs) ? fs.readdirSync(wlogs) : []) {
+    let text = '';
+    try { text = fs.readFileSync(path.join(wlogs, f), 'utf8'); } catch { continue; }
+    for (const l of text.split('\n')) {
+      if (!/^(error|warn) /.test(l)) continue;
+      const k = l.replace(/\d+/g, 'N').slice(0, 120);
+      const e = errs.get(k) || { n: 0, example: `${f}: ${l}` };
+      e.n++;
+      errs.set(k, e);
+    }
+  }
+  for (const e of errs.values()) log(`worker logs: ${e.n} x ${e.example}`);
   const restarts = m1.switchboard_worker_restarts_total || 0;
   const wd = m1.switchboard_watchdog_restarts_total || 0;
   const sfail = m1.switchboard_worker_start_failures_total || 0;
