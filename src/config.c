@@ -56,6 +56,10 @@ const struct config_entry config_table[] = {
      "SIGTERM, then SIGKILL after this"},
     {"WORKER_LOG_MAX_BYTES", CONFIG_INT, O(worker_log_max_bytes), 4 * KIB, 1024 * MIB, "1048576",
      NULL, 0, "cap of each worker's log file (one older copy is kept)"},
+    {"WORKER_PORT_MIN", CONFIG_INT, O(worker_port_min), 1024, 65535, "20000", NULL, 0,
+     "first port of the range workers listen on (keep it below the kernel's ephemeral range)"},
+    {"WORKER_PORT_MAX", CONFIG_INT, O(worker_port_max), 1024, 65535, "29999", NULL, 0,
+     "last port of the workers' range; it must hold MAX_WORKERS ports"},
     {"RESTART_BACKOFF_MIN_MS", CONFIG_INT, O(restart_backoff_min_ms), 10, 600000, "1000", NULL,
      0, "first restart delay; doubles each time"},
     {"RESTART_BACKOFF_MAX_MS", CONFIG_INT, O(restart_backoff_max_ms), 10, 86400000, "300000",
@@ -325,6 +329,12 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->restart_backoff_min_ms > c->restart_backoff_max_ms) {
         snprintf(err, errlen, "config: RESTART_BACKOFF_MIN_MS (%ld) exceeds RESTART_BACKOFF_MAX_MS (%ld)",
                  c->restart_backoff_min_ms, c->restart_backoff_max_ms);
+        return -1;
+    }
+    if (c->worker_port_max < c->worker_port_min ||
+        c->worker_port_max - c->worker_port_min + 1 < c->max_workers) {
+        snprintf(err, errlen, "config: WORKER_PORT_MIN..WORKER_PORT_MAX (%ld..%ld) must hold MAX_WORKERS (%ld) ports",
+                 c->worker_port_min, c->worker_port_max, c->max_workers);
         return -1;
     }
     if (c->worker_max_event_bytes > c->http_max_body) {

@@ -30,6 +30,8 @@ struct config {
     long worker_start_grace_ms;
     long worker_stop_grace_ms;
     long worker_log_max_bytes;
+    long worker_port_min;
+    long worker_port_max;
     long restart_backoff_min_ms;
     long restart_backoff_max_ms;
     long max_failed_starts;

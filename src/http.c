@@ -86,8 +86,9 @@ void http_key_hash(const char *key, char *out) { hmac_sha256_plain_hex(key, strl
 
 static void count_metric(const char *route, int status)
 {
+    /* labels are the route table's own strings (or "other"): pointers compare */
     for (int i = 0; i < nmetric_rows; i++) {
-        if (metric_rows[i].status == status && strcmp(metric_rows[i].route, route) == 0) {
+        if (metric_rows[i].status == status && metric_rows[i].route == route) {
             metric_rows[i].count++;
             return;
         }
@@ -151,8 +152,11 @@ static void send_now(void *arg, int ok)
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "Content-Type", r->content_type);
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    /* for browsers and caches in front of the API; machine webhooks go without */
+    if (!r->route || r->route->auth != AUTH_NONE) {
+        evhttp_add_header(h, "Cache-Control", "no-store");
+        evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    }
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, r->resp, r->resp_len);
     count_metric(r->route_label, r->status);

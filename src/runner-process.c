@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 struct proc {
     int pid;
+    int port;                /* its WORKER_LISTEN port */
     char session[SESSION_NAME_MAX];
     char *log_path;
     int pidfd;               /* adopted, not our child: -1 for children */
@@ -41,6 +43,7 @@ struct runner_process {
     char *argv[MAX_ARGS + 1];
     char *instance_id;
     long log_max;
+    int port_min, port_max, port_next;
     runner_exit_cb cb;
     void *cb_arg;
     struct event *sigchld_ev;
@@ -145,27 +148,51 @@ static int64_t proc_starttime(int pid)
     return v;
 }
 
-static int free_port(void)
+static int port_taken(struct runner_process *rp, int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
+    for (struct proc *p = rp->procs; p; p = p->next)
+        if (p->port == port)
+            return 1;
+    return 0;
+}
+
+/* A port for a new worker: from the configured range, which lies below the kernel's
+ * ephemeral ports so that no outgoing connection takes it between this check and the
+ * worker's bind; not one of our workers' own; and free now. -1 when the range is full. */
+static int free_port(struct runner_process *rp)
+{
+    int span = rp->port_max - rp->port_min + 1;
+    for (int i = 0; i < span; i++) {
+        int port = rp->port_min + (rp->port_next + i) % span;
+        if (port_taken(rp, port))
+            continue;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -1;
+        /* the worker's server sets SO_REUSEADDR too: a port that only has connections in
+         * TIME_WAIT is usable */
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok) {
+            rp->port_next = (port - rp->port_min + 1) % span;
+            return port;
+        }
+    }
+    errno = EADDRINUSE;
+    return -1;
 }
 
 static int rp_start(struct runner *rn, const struct worker_spec *s, struct worker_state *out,
                     char *err, size_t errlen)
 {
     struct runner_process *rp = rn->impl;
-    int port = free_port();
+    int port = free_port(rp);
     if (port < 0) {
-        snprintf(err, errlen, "no free port on 127.0.0.1: %s", strerror(errno));
+        snprintf(err, errlen, "no free port in %d..%d on 127.0.0.1", rp->port_min, rp->port_max);
         return -1;
     }
     char listen[ADDR_MAX];
@@ -223,6 +250,7 @@ static int rp_start(struct runner *rn, const struct worker_spec *s, struct worke
     close(logfd);
     struct proc *x = xcalloc(1, sizeof *x);
     x->pid = pid;
+    x->port = port;
     x->pidfd = -1;
     x->rp = rp;
     snprintf(x->session, sizeof x->session, "%s", s->session);
@@ -335,6 +363,10 @@ static int rp_adopt(struct runner *rn, const char *session, const struct worker_
         return -1;
     struct proc *x = xcalloc(1, sizeof *x);
     x->pid = w->pid;
+    const char *colon = strrchr(w->address, ':');
+    long port = 0;
+    if (colon && util_parse_long(colon + 1, 1, 65535, &port) == 0)
+        x->port = (int)port;
     x->pidfd = fd;
     x->rp = rp;
     snprintf(x->session, sizeof x->session, "%s", session);
@@ -425,6 +457,8 @@ struct runner *runner_process_new(struct event_base *base, const struct runner_p
     rp->cb = cb;
     rp->cb_arg = arg;
     rp->log_max = o->log_max_bytes;
+    rp->port_min = o->port_min;
+    rp->port_max = o->port_max;
     rp->instance_id = xstrdup(o->instance_id);
     rp->argv_store = xstrdup(o->command);
     int n = 0;

@@ -60,6 +60,7 @@ struct runner_process_opts {
     const char *command;     /* worker program and arguments, split on spaces */
     const char *instance_id; /* marks this daemon's workers (SWITCHBOARD_INSTANCE) */
     long log_max_bytes;
+    int port_min, port_max;  /* the range worker listen ports come from */
 };
 
 struct runner *runner_process_new(struct event_base *base, const struct runner_process_opts *o,

@@ -51,7 +51,10 @@ struct sess_rt {
     int health_inflight;
     struct pair_waiter *waiters;
     struct hmac_key *mac; /* the worker's key, prepared once */
+    int64_t ping_saved_at; /* when last_ping_at last went to the store */
 };
+
+#define PING_PERSIST_MS 10000
 
 static struct event_base *evbase;
 static const struct config *cfg;
@@ -887,8 +890,13 @@ int session_on_event(struct session *s, const struct wevent *ev)
     case WE_PING:
         rt->last_ping_mono = util_mono_ms();
         s->last_ping_at = now;
-        if (store_session_ping(s->id, now) != STORE_OK)
-            log_error("session", "cannot save a ping session=%s", s->name);
+        /* lastPingAt is telemetry, exact in memory; the store gets it at most every
+         * PING_PERSIST_MS per session (and with every other write of the session) */
+        if (now - rt->ping_saved_at >= PING_PERSIST_MS) {
+            rt->ping_saved_at = now;
+            if (store_session_ping(s->id, now) != STORE_OK)
+                log_error("session", "cannot save a ping session=%s", s->name);
+        }
         return 0;
     case WE_QR_CODE:
         if (sessfsm_is_terminal(s->status))

@@ -157,6 +157,8 @@ test('configuration: --check names the bad value; zero-config start generates th
   assert.match(r.stderr, /ORCH_PORT must be a whole number from 1 to 65535/);
   r = runDaemonCheck({ LOG_LEVEL: 'loud' });
   assert.match(r.stderr, /LOG_LEVEL must be one of debug\|info\|warn\|error/);
+  r = runDaemonCheck({ MAX_WORKERS: '20000' });
+  assert.match(r.stderr, /WORKER_PORT_MIN..WORKER_PORT_MAX \(20000..29999\) must hold MAX_WORKERS/);
   r = runDaemonCheck({ PROXY_URL_1: 'socks5h://h:1' });
   assert.equal(r.status, 0, r.stderr);
   r = runDaemonCheck({});

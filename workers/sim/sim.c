@@ -501,7 +501,10 @@ int main(int argc, char **argv)
         rc = SIM_EXIT_RUNTIME;
         goto out;
     }
-    s->q = simq_new(s->base, s->webhook_url, s->session_id, s->secret, err, sizeof err);
+    /* the idle connection outlives the gap between PINGs (the daemon keeps it 60 s) */
+    long idle_s = s->ping_ms / 1000 * 2 + 5;
+    s->q = simq_new(s->base, s->webhook_url, s->session_id, s->secret,
+                    (int)(idle_s < 10 ? 10 : idle_s > 55 ? 55 : idle_s), err, sizeof err);
     if (!s->q) {
         sim_bad_env("WEBHOOK_URL", err);
         goto out;

@@ -15,7 +15,6 @@
 #include "sim.h"
 #include "util.h"
 
-#define SIMQ_TIMEOUT_S 10
 #define SIMQ_BACKOFF_MIN_MS 250
 #define SIMQ_BACKOFF_MAX_MS 5000
 #define SIMQ_RESPONSE_MAX (64 * 1024)
@@ -265,7 +264,7 @@ static int simq_is_numeric_host(const char *host)
 }
 
 struct simq *simq_new(struct event_base *base, const char *url, const char *session_id,
-                      const char *secret, char *err, size_t errlen)
+                      const char *secret, int timeout_s, char *err, size_t errlen)
 {
     char *host = NULL;
     int port = 0;
@@ -288,7 +287,7 @@ struct simq *simq_new(struct event_base *base, const char *url, const char *sess
         snprintf(err, errlen, "cannot create a connection to its host");
         goto fail;
     }
-    evhttp_connection_set_timeout(q->conn, SIMQ_TIMEOUT_S);
+    evhttp_connection_set_timeout(q->conn, timeout_s);
     /* retries are ours (ordered, with back-off), not libevent's */
     evhttp_connection_set_retries(q->conn, 0);
     evhttp_connection_set_max_body_size(q->conn, SIMQ_RESPONSE_MAX);

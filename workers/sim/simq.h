@@ -12,11 +12,12 @@ struct simq;
 
 #define SIMQ_MAX 256 /* events held at most; the oldest PING goes first */
 
-/* Parses url (http://host[:port]/path) and prepares the connection.
- * Borrows base; copies session_id and secret. NULL with a reason in err
- * when the URL is not usable. */
+/* Parses url (http://host[:port]/path) and prepares the connection. timeout_s bounds
+ * a request and also how long the idle connection is kept: give it more than the
+ * PING interval, or every PING pays a new connection. Borrows base; copies
+ * session_id and secret. NULL with a reason in err when the URL is not usable. */
 struct simq *simq_new(struct event_base *base, const char *url, const char *session_id,
-                      const char *secret, char *err, size_t errlen);
+                      const char *secret, int timeout_s, char *err, size_t errlen);
 
 /* Frees the queue; undelivered events are dropped. NULL is fine. */
 void simq_free(struct simq *q);
