@@ -81,7 +81,6 @@ static int shutting_down; /* exits now only end workers: nothing restarts */
 static struct sess_rt *RT(const struct session *s) { return s->rt; }
 
 int session_is_waiting_proxy(const struct session *s) { return RT(s)->waiting_proxy; }
-int session_worker_running(const struct session *s) { return RT(s)->running; }
 void session_get_stats(struct session_stats *st) { *st = stats; }
 
 void session_worker_key(const struct session *s, char *out) { wclient_worker_key(master, s->name, out); }
@@ -429,8 +428,8 @@ static void start_now(struct session *s)
     /* the state that leads to this start is durable before the worker exists */
     store_flush();
     char err[256];
-    int first = s->worker.backend[0] == '\0' && s->restarts == 0 && s->fail_streak == 0 &&
-                s->connected_at == 0;
+    /* a session is provisioning exactly until its first worker starts */
+    int first = s->status == SS_PROVISIONING;
     s->fail_streak++;
     if (runner->start(runner, &spec, &s->worker, err, sizeof err) < 0) {
         stats.worker_start_failures++;

@@ -98,6 +98,5 @@ void session_get_stats(struct session_stats *st);
 
 /* JSON-ready view helpers */
 int session_is_waiting_proxy(const struct session *s);
-int session_worker_running(const struct session *s);
 
 #endif
