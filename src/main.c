@@ -118,6 +118,9 @@ int main(int argc, char **argv)
     int gen_key, gen_secret, gen_inst;
     int sessions_up = 0;
 
+    /* the store holds proxy credentials, logs may hold phone numbers: nothing the daemon
+     * or its workers create is for other users */
+    umask(0077);
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

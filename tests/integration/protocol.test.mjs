@@ -186,6 +186,8 @@ test('configuration: --check names the bad value; zero-config start generates th
     const key = fs.readFileSync(`${z.dir}/data/api_key`, 'utf8');
     assert.equal(fs.statSync(`${z.dir}/data/api_key`).mode & 0o777, 0o600);
     assert.equal(fs.statSync(`${z.dir}/data/webhook_secret`).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(`${z.dir}/data/switchboard.db`).mode & 0o077, 0, 'the store (proxy credentials) is private');
+    assert.equal(fs.statSync(`${z.dir}/data`).mode & 0o077, 0);
     assert.match(z.log(), /generated the admin API key sb_admin_/);
     assert.equal((await z.get('/api/sessions', { key })).status, 200);
     // printed once: a second start does not print it
