@@ -66,6 +66,8 @@ const struct config_entry config_table[] = {
      NULL, 0, "longest restart delay"},
     {"MAX_FAILED_STARTS", CONFIG_INT, O(max_failed_starts), 1, 1000, "10", NULL, 0,
      "starts in a row that never connect before the session is failed"},
+    {"PROXY_RECHECK_MS", CONFIG_INT, O(proxy_recheck_ms), 0, 86400000, "300000", NULL, 0,
+     "a bad proxy is tried again (a SOCKS5 handshake) this long after it failed; 0 = only by API"},
     {"PAIR_WAIT_MS", CONFIG_INT, O(pair_wait_ms), 0, 120000, "20000", NULL, 0,
      "how long POST /api/accounts/pair waits for the pairing code"},
     {"HTTP_MAX_BODY", CONFIG_INT, O(http_max_body), 1 * KIB, 16 * MIB, "1048576", NULL, 0,

@@ -36,6 +36,7 @@ struct config {
     long restart_backoff_max_ms;
     long max_failed_starts;
     long pair_wait_ms;
+    long proxy_recheck_ms;
     long http_max_body;
     long worker_max_event_bytes;
     char *log_level;

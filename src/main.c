@@ -18,6 +18,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "pool.h"
+#include "proxycheck.h"
 #include "runner.h"
 #include "session.h"
 #include "store.h"
@@ -188,6 +189,10 @@ int main(int argc, char **argv)
         goto out;
     }
     sessions_up = 1;
+    if (proxycheck_init(base, cfg.proxy_recheck_ms) < 0) {
+        fprintf(stderr, "switchboard: cannot set up proxy re-checks\n");
+        goto out;
+    }
     sig_int = evsignal_new(base, SIGINT, on_signal, base);
     sig_term = evsignal_new(base, SIGTERM, on_signal, base);
     event_add(sig_int, NULL);
@@ -200,6 +205,7 @@ out:
     /* no new requests; those in hand (a pair waiting for its code, a logout) are
      * answered as sessions and outbound calls wind down, then the server goes */
     http_close_listener();
+    proxycheck_shutdown(); /* before sessions: a probe's end moves sessions */
     if (sessions_up)
         session_shutdown();
     if (runner)

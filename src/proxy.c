@@ -53,6 +53,16 @@ int proxy_url_parse(const char *url, struct proxy_url *out, char *err, size_t er
             }
         }
         out->has_credentials = 1;
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        size_t ul = colon ? (size_t)(colon - p) : (size_t)(at - p);
+        size_t pl = colon ? (size_t)(at - colon - 1) : 0;
+        if (ul >= sizeof out->user || pl >= sizeof out->pass) {
+            snprintf(err, errlen, "proxy URL user or password is longer than 255 characters");
+            return -1;
+        }
+        memcpy(out->user, p, ul);
+        if (colon)
+            memcpy(out->pass, colon + 1, pl);
         p = at + 1;
     }
     const char *hs = p, *he;

@@ -14,6 +14,8 @@ struct proxy_url {
     char host[256];
     int port;
     int has_credentials;
+    char user[256]; /* secrets: never logged or returned */
+    char pass[256];
 };
 
 /* Validates socks5h://[user[:pass]@]host:port. 0, or -1 with a reason in err

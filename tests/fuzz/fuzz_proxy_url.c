@@ -55,11 +55,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cl >= 4 && !strpbrk(creds, ":*@") && strstr(masked + 14, creds) && !strstr(at + 1, creds))
         abort();
 
-    /* non-interference: replace every credential byte and mask again */
+    /* non-interference: replace every credential byte but the ':' separators (the user
+     * and password lengths are limited separately, so their split must stay) and mask
+     * again */
     memcpy(other, url, size + 1);
     for (size_t i = 0; i < cl; i++) {
         char *c = other + (cs - url) + i;
-        *c = *c == 'x' ? 'y' : 'x';
+        if (*c != ':')
+            *c = *c == 'x' ? 'y' : 'x';
     }
     proxy_mask(other, masked2, sizeof masked2);
     if (strcmp(masked, masked2) != 0)

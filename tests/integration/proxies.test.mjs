@@ -136,3 +136,38 @@ test('proxies API: validation, masking, in-use deletion, tenant scoping', async 
   const s1 = await d.post('/api/sessions/provision', {}, { key: t1 });
   assert.equal(s1.json.proxy, 'socks5h://***@127.0.0.1:1082');
 });
+
+test('a bad proxy is re-checked with a real SOCKS5 handshake: back to ok when it works, bad while the credentials fail', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import('./lib.mjs');
+  const port = await freePort();
+  // a real SOCKS5 server (Debian's microsocks) with username/password authentication
+  const socks = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(port), '-u', 'good', '-P', 'right-pass'], { stdio: 'ignore' });
+  t.after(() => socks.kill('SIGKILL'));
+  const good = `socks5h://good:right-pass@127.0.0.1:${port}`;
+  const wrong = `socks5h://good:wrong-pass@127.0.0.1:${port}`;
+  const d = await new Daemon({ env: { PROXY_URL_1: good, PROXY_URL_2: wrong, MAX_SESSIONS_PER_PROXY: '1', PROXY_RECHECK_MS: '400' } }).start();
+  t.after(() => d.cleanup());
+  const a = await d.provision();
+  const b = await d.provision();
+  assert.equal((await d.session(a)).proxyId, 1);
+  assert.equal((await d.session(b)).proxyId, 2);
+  for (const id of [a, b]) await d.waitStatus(id, 'qr_ready');
+  // both proxies fail while their sessions run: both sessions wait, no room anywhere
+  await d.sim(a, '/sim/proxy-error');
+  await waitFor(async () => (await d.session(a)).reason === 'no_proxy' || (await d.session(a)).proxyId === 2, { what: 'a moved or waiting' });
+  await d.sim(b, '/sim/proxy-error').catch(() => {});
+  // the re-check brings proxy 1 back (right credentials) and a session runs on it again
+  const px = await waitFor(async () => {
+    const l = (await d.get('/api/proxies')).json.proxies;
+    return l[0].status === 'ok' && /rejected the credentials/.test(l[1].lastError || '') ? l : false;
+  }, { what: 'proxy 1 ok, proxy 2 still bad', timeout: 15000 });
+  assert.equal(px[1].status, 'bad');
+  await waitFor(async () => {
+    const s = await Promise.all([d.session(a), d.session(b)]);
+    return s.some((x) => x.proxyId === 1 && x.status === 'qr_ready' && x.worker);
+  }, { what: 'a session restarted on the re-checked proxy' });
+  assert.match(d.log(), /proxycheck: proxy works again id=1/);
+  assert.match(d.log(), /proxycheck: proxy still bad id=2 reason="the proxy rejected the credentials"/);
+  assert.ok(!d.log().includes('right-pass') && !d.log().includes('wrong-pass'), 'no proxy password in the log');
+});

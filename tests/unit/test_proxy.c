@@ -106,8 +106,17 @@ static void test_length(void)
     struct proxy_url u;
     char err[256] = "";
     CHECK_EQ_INT(strlen(url), PROXY_URL_MAX, "the long URL has PROXY_URL_MAX characters");
-    CHECK_EQ_INT(proxy_url_parse(url, &u, err, sizeof err), 0, "a %d-character URL is accepted",
-                 PROXY_URL_MAX);
+    /* SOCKS5 (RFC 1929) carries at most 255 bytes of password: a longer one can never work */
+    CHECK_EQ_INT(proxy_url_parse(url, &u, err, sizeof err), -1,
+                 "a %d-character URL whose password is over 255 is refused", PROXY_URL_MAX);
+    CHECK(strstr(err, "255") != NULL && strstr(err, "aaaa") == NULL, "the reason names 255, not the password (%s)", err);
+    {
+        char ok[700];
+        snprintf(ok, sizeof ok, "socks5h://%.*s:%.*s@host:1080", 255,
+                 url + strlen(head), 255, url + strlen(head));
+        CHECK_EQ_INT(proxy_url_parse(ok, &u, err, sizeof err), 0, "user and password of 255 each are accepted");
+        CHECK_EQ_INT((int)strlen(u.pass), 255, "the password is kept whole for the handshake");
+    }
 
     /* one more password character */
     memmove(url + strlen(head) + 1, url + strlen(head), strlen(url + strlen(head)) + 1);
