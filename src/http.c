@@ -28,9 +28,8 @@ struct http_req {
     size_t bodylen;
     /* the answer, kept until the batch commits */
     int status;
-    char *content_type;
-    char *resp;
-    size_t resp_len;
+    const char *content_type; /* a literal */
+    struct evbuffer *out;
 };
 
 #define MAX_ROUTE_TABLES 16
@@ -110,8 +109,8 @@ static void req_free(struct http_req *r)
     if (r->query_parsed)
         evhttp_clear_headers(&r->query);
     free(r->body);
-    free(r->content_type);
-    free(r->resp);
+    if (r->out)
+        evbuffer_free(r->out);
     free(r);
 }
 
@@ -143,11 +142,9 @@ static void send_now(void *arg, int ok)
         /* the state this answer described did not become durable */
         static const char msg[] =
             "{\"error\":{\"code\":\"STORE_ERROR\",\"message\":\"the change could not be saved; nothing was done\"}}";
-        free(r->resp);
-        r->resp = xstrdup(msg);
-        r->resp_len = sizeof msg - 1;
-        free(r->content_type);
-        r->content_type = xstrdup("application/json");
+        evbuffer_drain(r->out, evbuffer_get_length(r->out));
+        evbuffer_add(r->out, msg, sizeof msg - 1);
+        r->content_type = "application/json";
         r->status = 500;
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
@@ -157,11 +154,8 @@ static void send_now(void *arg, int ok)
         evhttp_add_header(h, "Cache-Control", "no-store");
         evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     }
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, r->resp, r->resp_len);
     count_metric(r->route_label, r->status);
-    evhttp_send_reply(r->req, r->status, reason_phrase(r->status), b);
-    evbuffer_free(b);
+    evhttp_send_reply(r->req, r->status, reason_phrase(r->status), r->out);
     req_free(r);
 }
 
@@ -169,13 +163,13 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
                     size_t len)
 {
     r->status = status;
-    r->content_type = xstrdup(content_type);
-    r->resp = xmalloc(len + 1);
-    memcpy(r->resp, body, len);
-    r->resp[len] = '\0';
-    r->resp_len = len;
+    r->content_type = content_type;
+    r->out = evbuffer_new();
+    evbuffer_add(r->out, body, len);
     store_after_commit(send_now, r);
 }
+
+static void free_dumped(const void *data, size_t len, void *arg) { free(arg); }
 
 void http_reply_json(struct http_req *r, int status, json_t *body)
 {
@@ -183,14 +177,16 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
     json_decref(body);
     if (!s) {
         /* a value that jansson refused (not UTF-8): a bug, but not one to die of */
+        static const char msg[] = "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the answer could not be encoded\"}}";
         log_error("http", "answer could not be encoded route=%s", r->route_label);
-        status = 500;
-        s = xstrdup("{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the answer could not be encoded\"}}");
+        http_reply_raw(r, 500, "application/json", msg, sizeof msg - 1);
+        return;
     }
     r->status = status;
-    r->content_type = xstrdup("application/json");
-    r->resp = s;
-    r->resp_len = strlen(s);
+    r->content_type = "application/json";
+    r->out = evbuffer_new();
+    /* the dumped text goes to the socket as it is, freed once written */
+    evbuffer_add_reference(r->out, s, strlen(s), free_dumped, s);
     store_after_commit(send_now, r);
 }
 

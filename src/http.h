@@ -54,7 +54,8 @@ const char *http_query(struct http_req *r, const char *key);
  * Caller owns the result (json_decref). */
 json_t *http_json_object(struct http_req *r);
 
-/* Answers; each takes ownership of what it is given and ends the request. */
+/* Answers; each ends the request. json is taken over; body and content_type are
+ * borrowed (the body is copied, content_type must be a literal). */
 void http_reply_json(struct http_req *r, int status, json_t *body);
 void http_reply_raw(struct http_req *r, int status, const char *content_type, const char *body,
                     size_t len);

@@ -153,10 +153,6 @@ static void start_probe(struct proxy *p)
     pr->st.auth = u.has_credentials;
     memcpy(pr->st.user, u.user, sizeof pr->st.user);
     memcpy(pr->st.pass, u.pass, sizeof pr->st.pass);
-    char pr_host[sizeof u.host];
-    int pr_port = u.port;
-    memcpy(pr_host, u.host, sizeof pr_host);
-    memset(&u, 0, sizeof u);
     pr->bev = bufferevent_socket_new(evbase, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(pr->bev, read_cb, NULL, event_cb, pr);
     struct timeval tv = {CHECK_TIMEOUT_S, 0};
@@ -164,8 +160,9 @@ static void start_probe(struct proxy *p)
     bufferevent_enable(pr->bev, EV_READ | EV_WRITE);
     pr->next = probes;
     probes = pr;
-    if (bufferevent_socket_connect_hostname(pr->bev, dns, AF_UNSPEC, pr_host, pr_port) < 0)
+    if (bufferevent_socket_connect_hostname(pr->bev, dns, AF_UNSPEC, u.host, u.port) < 0)
         probe_end(pr, 0, "cannot start a connection");
+    memset(&u, 0, sizeof u); /* it held the credentials */
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)

@@ -363,6 +363,15 @@ static int input(struct session *s, enum fsm_input in, const char *reason)
     return 0;
 }
 
+/* where a session goes when it cannot stay on proxy avoid: its phone's bound proxy if
+ * that has room (the same phone always uses the same proxy), else the least loaded */
+static struct proxy *replacement(const struct session *s, int64_t avoid)
+{
+    int64_t bound = s->phone[0] ? pool_binding(s->tenant_id, s->phone) : 0;
+    struct proxy *b = bound && bound != avoid ? pool_get(bound) : NULL;
+    return b && pool_has_room(b) ? b : pool_pick(s->tenant_id, avoid);
+}
+
 /* the proxy a session should start on: its own if usable, else a new one. 0 = direct,
  * -1 = none available (the session must wait) */
 static int64_t proxy_for_start(struct session *s)
@@ -374,11 +383,7 @@ static int64_t proxy_for_start(struct session *s)
         return 0; /* direct by choice */
     if (!p && pool_usable_count(s->tenant_id) == 0)
         return 0; /* the pool is empty now: direct connections */
-    int64_t bound = s->phone[0] ? pool_binding(s->tenant_id, s->phone) : 0;
-    struct proxy *b = bound ? pool_get(bound) : NULL;
-    if (b && bound != s->proxy_id && pool_has_room(b))
-        return b->id;
-    struct proxy *n = pool_pick(s->tenant_id, s->proxy_id);
+    struct proxy *n = replacement(s, s->proxy_id);
     return n ? n->id : -1;
 }
 
@@ -815,9 +820,7 @@ static void move_sessions(int64_t from, int removed, const char *why)
             }
             continue;
         }
-        int64_t bound = s->phone[0] ? pool_binding(s->tenant_id, s->phone) : 0;
-        struct proxy *b = bound && bound != from ? pool_get(bound) : NULL;
-        struct proxy *to = b && pool_has_room(b) ? b : pool_pick(s->tenant_id, from);
+        struct proxy *to = replacement(s, from);
         char reason[TEXT_MAX];
         if (to) {
             stats.proxy_failovers++;

@@ -88,7 +88,7 @@ static void worker_event(struct http_req *r)
         http_reply_error(r, 400, "INVALID_EVENT", "%s", err);
         return;
     }
-    struct session *s = session_find(ev.session);
+    struct session *s = known;
     if (!s) {
         rejected++;
         http_reply_error(r, 404, "SESSION_NOT_FOUND", "no session %s", ev.session);
