@@ -1,7 +1,10 @@
 # Switchboard — plain Makefile with pkg-config.
 #   make                 build build/switchboard and build/sim-worker
 #   make run             install what is missing, build, start the daemon on the defaults
-#   make test            install, build, run unit + integration tests (+ fuzz smoke)
+#                        (process runner, the Baileys worker)
+#   make demo            the same with the simulator worker (no WhatsApp needed)
+#   make test            install, build, run unit + integration + worker tests (+ fuzz smoke)
+#   make docker-images   build switchboard:dev, switchboard-baileys-worker:dev, switchboard-sim-worker:dev
 #   make check           compile-only checks: warnings as errors, cppcheck
 #   make SANITIZER=address,undefined test   the same suite under ASan+UBSan (separate build dir)
 #   make fuzz            build the libFuzzer targets (clang)
@@ -38,7 +41,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all run demo test unit integration check fuzz fuzz-smoke bench clean setup
+.PHONY: all run demo test unit integration worker-test check fuzz fuzz-smoke bench clean setup \
+        docker-images docker-engine
 
 all: $(BUILD)/switchboard $(BUILD)/sim-worker
 
@@ -70,16 +74,28 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcore.a tests/unit/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit $< $(BUILD)/libcore.a $(LDFLAGS) $(LDLIBS) -o $@
 
-run: setup all
+# the Baileys worker's npm dependencies, installed exactly as locked
+BAILEYS := workers/baileys
+$(BAILEYS)/node_modules/.installed: $(BAILEYS)/package.json $(BAILEYS)/package-lock.json
+	cd $(BAILEYS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: setup all $(BAILEYS)/node_modules/.installed
 	$(BUILD)/switchboard
+
+demo: setup all
+	WORKER_COMMAND="$(CURDIR)/$(BUILD)/sim-worker" $(BUILD)/switchboard
+
+worker-test: $(BAILEYS)/node_modules/.installed
+	@cd $(BAILEYS) && npm test
 
 unit: $(UNIT_BIN)
 	@tests/run-unit $(UNIT_BIN)
 
-integration: all
+integration: all $(BAILEYS)/node_modules/.installed
 	@SB_BUILD=$(BUILD) node --test --test-concurrency=1 tests/integration/
 
-test: setup all unit integration fuzz-smoke
+test: setup all unit worker-test integration fuzz-smoke
 
 check: setup all $(UNIT_BIN)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
@@ -100,6 +116,12 @@ fuzz-smoke: $(FUZZ_BIN)
 bench: all
 	@scripts/setup --bench
 	@bench/run-all
+
+docker-engine:
+	@scripts/docker-engine
+
+docker-images: all
+	@scripts/docker-images all
 
 clean:
 	rm -rf build build-san build-fuzz

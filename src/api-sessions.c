@@ -7,6 +7,7 @@
 #include "api.h"
 #include "apiparse.h"
 #include "config.h"
+#include "docker.h"
 #include "http.h"
 #include "pacing.h"
 #include "pool.h"
@@ -43,9 +44,15 @@ json_t *api_session_json(const struct session *s)
     char phone[PHONE_MAX + 1];
     snprintf(phone, sizeof phone, "+%s", s->phone);
     json_t *worker = json_null();
-    if (s->worker.backend[0])
+    if (strcmp(s->worker.backend, "docker") == 0) {
+        char name[DOCKER_NAME_MAX];
+        docker_container_name(s->id, name, sizeof name);
+        worker = json_pack("{s:s,s:s,s:s}", "backend", "docker", "container", name, "address",
+                           s->worker.address);
+    } else if (s->worker.backend[0]) {
         worker = json_pack("{s:s,s:i,s:s}", "backend", s->worker.backend, "pid", s->worker.pid,
                            "address", s->worker.address);
+    }
     const char *level = s->trust_level[0] ? s->trust_level
                                           : pacing_trust_level(s->first_connected_at, util_now_ms());
     json_t *j = json_pack(

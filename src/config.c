@@ -31,7 +31,21 @@ const struct config_entry config_table[] = {
     {"RUNNER", CONFIG_ENUM, O(runner), 0, 0, "process", "process|docker", 0,
      "worker backend"},
     {"WORKER_COMMAND", CONFIG_STR, O(worker_command), 0, 4096, "", NULL, 0,
-     "worker program and arguments, split on spaces (default: sim-worker beside the daemon)"},
+     "RUNNER=process: worker program and arguments, split on spaces (default: node "
+     "workers/baileys/src/main.js of the source tree the daemon was built in)"},
+    {"DOCKER_SOCKET", CONFIG_STR, O(docker_socket), 1, 107, "/var/run/docker.sock", NULL, 0,
+     "RUNNER=docker: the engine's unix socket"},
+    {"WORKER_IMAGE", CONFIG_STR, O(worker_image), 1, 255, "switchboard-baileys-worker:dev", NULL, 0,
+     "RUNNER=docker: the worker image"},
+    {"WORKER_NETWORK", CONFIG_STR, O(worker_network), 1, 128, "host", NULL, 0,
+     "RUNNER=docker: 'host', or a network where the daemon reaches wa_session_<id>:8080"},
+    {"WORKER_MEMORY_MB", CONFIG_INT, O(worker_memory_mb), 0, 1048576, "512", NULL, 0,
+     "RUNNER=docker: memory limit of one worker (0 = none)"},
+    {"WORKER_CPU_MILLICORES", CONFIG_INT, O(worker_cpu_millicores), 0, 1024000, "1000", NULL, 0,
+     "RUNNER=docker: CPU limit of one worker, 1000 = one CPU (0 = none)"},
+    {"DOCKER_SESSIONS_HOST_DIR", CONFIG_STR, O(docker_sessions_host_dir), 0, 4096, "", NULL, 0,
+     "RUNNER=docker: SESSIONS_DIR as the engine's host sees it, when the daemon runs in a "
+     "container with other paths (default: the same path)"},
     {"WORKER_WEBHOOK_URL", CONFIG_STR, O(worker_webhook_url), 0, 2048, "", NULL, 0,
      "URL workers post events to (default http://127.0.0.1:ORCH_PORT/webhook)"},
     {"MAX_WORKERS", CONFIG_INT, O(max_workers), 1, 100000, "100", NULL, 0,
@@ -356,8 +370,22 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "config: DATABASE_URL must start with sqlite: (the only store in this build)");
         return -1;
     }
-    if (strcmp(c->runner, "docker") == 0) {
-        snprintf(err, errlen, "config: RUNNER=docker is not available in this build yet; use RUNNER=process");
+    /* these go into engine URLs and container names unescaped */
+    if (strspn(c->worker_image, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@") !=
+        strlen(c->worker_image)) {
+        snprintf(err, errlen, "config: WORKER_IMAGE may hold only letters, digits and . _ - / : @");
+        return -1;
+    }
+    if (strspn(c->worker_network, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+        strlen(c->worker_network)) {
+        snprintf(err, errlen, "config: WORKER_NETWORK may hold only letters, digits and . _ -");
+        return -1;
+    }
+    if (strcmp(c->runner, "docker") == 0 && strcmp(c->worker_network, "host") != 0 &&
+        !c->worker_webhook_url[0]) {
+        snprintf(err, errlen, "config: WORKER_NETWORK=%s needs WORKER_WEBHOOK_URL, an address of this "
+                 "daemon that containers on that network reach (e.g. http://switchboard:3000/webhook)",
+                 c->worker_network);
         return -1;
     }
     return 0;

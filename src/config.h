@@ -19,6 +19,12 @@ struct config {
     char *runner;
     char *worker_command;
     char *worker_webhook_url;
+    char *docker_socket;
+    char *worker_image;
+    char *worker_network;
+    long worker_memory_mb;
+    long worker_cpu_millicores;
+    char *docker_sessions_host_dir;
     long max_workers;
     long max_sessions_per_proxy;
     long max_sessions_per_phone;

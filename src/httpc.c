@@ -17,6 +17,7 @@ struct xfer {
     int truncated;
     char errbuf[CURL_ERROR_SIZE];
     httpc_cb cb;
+    httpc_data_cb on_data; /* streams: the body goes here piece by piece */
     void *arg;
     struct xfer *prev, *next; /* in-flight list, so that shutdown can free them */
 };
@@ -131,6 +132,11 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct xfer *x = userdata;
     size_t n = size * nmemb;
+    if (x->on_data) {
+        long status = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        return x->on_data(status, ptr, n, x->arg) < 0 ? 0 : n;
+    }
     if (x->resp_len + n > x->max_resp) {
         x->truncated = 1;
         return 0; /* aborts the transfer */
@@ -185,19 +191,26 @@ void httpc_shutdown(void)
     curl_global_cleanup();
 }
 
-int httpc_request(const char *method, const char *url, const char *const *headers,
-                  const char *body, size_t bodylen, long timeout_ms, size_t max_response,
-                  const char *unix_socket, httpc_cb cb, void *arg)
+static void add_xfer(struct xfer *x)
+{
+    inflight++;
+    x->next = xfers;
+    if (xfers)
+        xfers->prev = x;
+    xfers = x;
+}
+
+static struct xfer *new_xfer(const char *method, const char *url, const char *const *headers,
+                             const char *unix_socket, httpc_cb cb, void *arg)
 {
     struct xfer *x = xcalloc(1, sizeof *x);
     x->easy = curl_easy_init();
     if (!x->easy) {
         free(x);
-        return -1;
+        return NULL;
     }
     x->cb = cb;
     x->arg = arg;
-    x->max_resp = max_response;
     for (size_t i = 0; headers && headers[i]; i++)
         x->headers = curl_slist_append(x->headers, headers[i]);
     /* no "Expect: 100-continue" round trip on larger bodies */
@@ -206,8 +219,6 @@ int httpc_request(const char *method, const char *url, const char *const *header
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -216,6 +227,20 @@ int httpc_request(const char *method, const char *url, const char *const *header
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     if (unix_socket)
         curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, unix_socket);
+    return x;
+}
+
+int httpc_request(const char *method, const char *url, const char *const *headers,
+                  const char *body, size_t bodylen, long timeout_ms, size_t max_response,
+                  const char *unix_socket, httpc_cb cb, void *arg)
+{
+    struct xfer *x = new_xfer(method, url, headers, unix_socket, cb, arg);
+    if (!x)
+        return -1;
+    x->max_resp = max_response;
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     if (body) {
         x->body = xmalloc(bodylen + 1);
         memcpy(x->body, body, bodylen);
@@ -226,18 +251,42 @@ int httpc_request(const char *method, const char *url, const char *const *header
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
-        curl_slist_free_all(x->headers);
-        free(x->body);
-        free(x);
+        free_xfer(x);
         return -1;
     }
-    inflight++;
-    x->next = xfers;
-    if (xfers)
-        xfers->prev = x;
-    xfers = x;
+    add_xfer(x);
     return 0;
+}
+
+struct httpc_stream *httpc_stream(const char *url, const char *unix_socket, long connect_timeout_ms,
+                                  httpc_data_cb on_data, httpc_cb done, void *arg)
+{
+    struct xfer *x = new_xfer("GET", url, NULL, unix_socket, done, arg);
+    if (!x)
+        return NULL;
+    x->on_data = on_data;
+    curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    /* a stream of its own: never a pooled connection another request could be queued on */
+    curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, 1L);
+    if (curl_multi_add_handle(multi, x->easy) != CURLM_OK) {
+        free_xfer(x);
+        return NULL;
+    }
+    add_xfer(x);
+    return (struct httpc_stream *)x;
+}
+
+void httpc_stream_cancel(struct httpc_stream *h)
+{
+    struct xfer *x = (struct xfer *)h;
+    if (!x || !multi)
+        return;
+    curl_multi_remove_handle(multi, x->easy);
+    inflight--;
+    unlink_xfer(x);
+    free_xfer(x);
 }
 
 int httpc_inflight(void) { return inflight; }

@@ -28,6 +28,17 @@ int httpc_request(const char *method, const char *url, const char *const *header
                   const char *body, size_t bodylen, long timeout_ms, size_t max_response,
                   const char *unix_socket, httpc_cb cb, void *arg);
 
+/* A long-lived GET whose body is handed over as it arrives: on_data gets each piece
+ * (borrowed) with the response status, and returns -1 to end the stream. done is called
+ * once when the stream ends (closed, failed, or ended by on_data), with an empty body.
+ * No overall timeout; connecting is bounded. Returns a handle, or NULL. */
+struct httpc_stream;
+typedef int (*httpc_data_cb)(long status, const char *data, size_t len, void *arg);
+struct httpc_stream *httpc_stream(const char *url, const char *unix_socket, long connect_timeout_ms,
+                                  httpc_data_cb on_data, httpc_cb done, void *arg);
+/* ends a stream at once; done is not called. Never from inside its own callbacks. */
+void httpc_stream_cancel(struct httpc_stream *h);
+
 /* in-flight requests, for metrics and tests */
 int httpc_inflight(void);
 

@@ -66,17 +66,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
-static char *default_worker_command(void)
+/* the Baileys worker of this source tree (the daemon runs from build/), run by node */
+static char *default_worker_command(char *err, size_t errlen)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return xstrdup("sim-worker");
+    if (n <= 0) {
+        snprintf(err, errlen, "cannot find the daemon's own path; set WORKER_COMMAND");
+        return NULL;
+    }
     exe[n] = '\0';
     char *slash = strrchr(exe, '/');
     if (slash)
         *slash = '\0';
-    return xasprintf("%s/sim-worker", exe);
+    char *main_js = xasprintf("%s/../workers/baileys/src/main.js", exe);
+    char real[PATH_MAX];
+    if (!realpath(main_js, real)) {
+        snprintf(err, errlen, "no WORKER_COMMAND set and no Baileys worker at %.200s; set WORKER_COMMAND "
+                 "(the simulator: WORKER_COMMAND=%.200s/sim-worker)", main_js, exe);
+        free(main_js);
+        return NULL;
+    }
+    free(main_js);
+    return xasprintf("node %s", real);
 }
 
 int main(int argc, char **argv)
@@ -164,12 +176,27 @@ int main(int argc, char **argv)
         goto out;
     }
     store_flush();
-    worker_cmd = cfg.worker_command[0] ? xstrdup(cfg.worker_command) : default_worker_command();
-    struct runner_process_opts ro = {worker_cmd, instance, cfg.worker_log_max_bytes,
-                                     (int)cfg.worker_port_min, (int)cfg.worker_port_max};
-    runner = runner_process_new(base, &ro, session_on_worker_exit, NULL, err, sizeof err);
+    if (strcmp(cfg.runner, "docker") == 0) {
+        worker_cmd = xasprintf("image %s", cfg.worker_image);
+        struct runner_docker_opts dopt = {
+            .socket = cfg.docker_socket, .image = cfg.worker_image, .network = cfg.worker_network,
+            .instance_id = instance, .sessions_host_dir = cfg.docker_sessions_host_dir,
+            .memory_mb = cfg.worker_memory_mb, .cpu_millicores = cfg.worker_cpu_millicores,
+            .log_max_bytes = cfg.worker_log_max_bytes, .port_min = (int)cfg.worker_port_min,
+            .port_max = (int)cfg.worker_port_max,
+        };
+        runner = runner_docker_new(base, &dopt, session_on_worker_exit, NULL, err, sizeof err);
+    } else {
+        worker_cmd = cfg.worker_command[0] ? xstrdup(cfg.worker_command)
+                                           : default_worker_command(err, sizeof err);
+        if (worker_cmd) {
+            struct runner_process_opts ro = {worker_cmd, instance, cfg.worker_log_max_bytes,
+                                             (int)cfg.worker_port_min, (int)cfg.worker_port_max};
+            runner = runner_process_new(base, &ro, session_on_worker_exit, NULL, err, sizeof err);
+        }
+    }
     if (!runner) {
-        fprintf(stderr, "switchboard: config: %s\n", err);
+        fprintf(stderr, "switchboard: %s\n", err);
         goto out;
     }
     wh_url = cfg.worker_webhook_url[0] ? xstrdup(cfg.worker_webhook_url)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ports.h"
 #include "runner.h"
 #include "util.h"
 
@@ -43,7 +44,7 @@ struct runner_process {
     char *argv[MAX_ARGS + 1];
     char *instance_id;
     long log_max;
-    int port_min, port_max, port_next;
+    struct ports ports;
     runner_exit_cb cb;
     void *cb_arg;
     struct event *sigchld_ev;
@@ -68,6 +69,7 @@ static void proc_remove(struct runner_process *rp, struct proc *x)
         }
     }
     rp->nprocs--;
+    ports_mark(&rp->ports, x->port, 0);
     if (x->pidfd_ev)
         event_free(x->pidfd_ev);
     if (x->pidfd >= 0)
@@ -85,7 +87,7 @@ static void report_exit(struct runner_process *rp, struct proc *x, int code, int
     int pid = x->pid;
     proc_remove(rp, x);
     log_info("runner", "worker exited session=%s pid=%d code=%d signal=%d", session, pid, code, signo);
-    rp->cb(session, code, signo, rp->cb_arg);
+    rp->cb(session, code, signo, NULL, rp->cb_arg);
 }
 
 static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
@@ -148,51 +150,13 @@ static int64_t proc_starttime(int pid)
     return v;
 }
 
-static int port_taken(struct runner_process *rp, int port)
-{
-    for (struct proc *p = rp->procs; p; p = p->next)
-        if (p->port == port)
-            return 1;
-    return 0;
-}
-
-/* A port for a new worker: from the configured range, which lies below the kernel's
- * ephemeral ports so that no outgoing connection takes it between this check and the
- * worker's bind; not one of our workers' own; and free now. -1 when the range is full. */
-static int free_port(struct runner_process *rp)
-{
-    int span = rp->port_max - rp->port_min + 1;
-    for (int i = 0; i < span; i++) {
-        int port = rp->port_min + (rp->port_next + i) % span;
-        if (port_taken(rp, port))
-            continue;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -1;
-        /* the worker's server sets SO_REUSEADDR too: a port that only has connections in
-         * TIME_WAIT is usable */
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok) {
-            rp->port_next = (port - rp->port_min + 1) % span;
-            return port;
-        }
-    }
-    errno = EADDRINUSE;
-    return -1;
-}
-
 static int rp_start(struct runner *rn, const struct worker_spec *s, struct worker_state *out,
                     char *err, size_t errlen)
 {
     struct runner_process *rp = rn->impl;
-    int port = free_port(rp);
+    int port = ports_take(&rp->ports);
     if (port < 0) {
-        snprintf(err, errlen, "no free port in %d..%d on 127.0.0.1", rp->port_min, rp->port_max);
+        snprintf(err, errlen, "no free port in %d..%d on 127.0.0.1", rp->ports.min, rp->ports.max);
         return -1;
     }
     char listen[ADDR_MAX];
@@ -365,8 +329,10 @@ static int rp_adopt(struct runner *rn, const char *session, const struct worker_
     x->pid = w->pid;
     const char *colon = strrchr(w->address, ':');
     long port = 0;
-    if (colon && util_parse_long(colon + 1, 1, 65535, &port) == 0)
+    if (colon && util_parse_long(colon + 1, 1, 65535, &port) == 0) {
         x->port = (int)port;
+        ports_mark(&rp->ports, x->port, 1);
+    }
     x->pidfd = fd;
     x->rp = rp;
     snprintf(x->session, sizeof x->session, "%s", session);
@@ -444,6 +410,7 @@ static void rp_destroy(struct runner *rn)
         proc_remove(rp, rp->procs);
     if (rp->sigchld_ev)
         event_free(rp->sigchld_ev);
+    ports_free(&rp->ports);
     free(rp->argv_store);
     free(rp->instance_id);
     free(rp);
@@ -457,8 +424,7 @@ struct runner *runner_process_new(struct event_base *base, const struct runner_p
     rp->cb = cb;
     rp->cb_arg = arg;
     rp->log_max = o->log_max_bytes;
-    rp->port_min = o->port_min;
-    rp->port_max = o->port_max;
+    ports_init(&rp->ports, o->port_min, o->port_max);
     rp->instance_id = xstrdup(o->instance_id);
     rp->argv_store = xstrdup(o->command);
     int n = 0;
@@ -500,6 +466,7 @@ struct runner *runner_process_new(struct event_base *base, const struct runner_p
     };
     return &rp->base;
 fail:
+    ports_free(&rp->ports);
     free(rp->argv_store);
     free(rp->instance_id);
     free(rp);

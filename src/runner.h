@@ -1,6 +1,7 @@
 /* runner: starts, stops and inspects workers. The rest of the daemon talks only to
- * this interface; runner-process.c is the default backend (a Docker backend follows).
- * Exits are reported through the callback given at creation, from the event loop. */
+ * this interface; runner-process.c is the default backend, runner-docker.c runs each
+ * worker in its own container. Exits are reported through the callback given at
+ * creation, from the event loop. */
 #ifndef SB_RUNNER_H
 #define SB_RUNNER_H
 
@@ -13,6 +14,7 @@ struct event_base;
 /* What a worker is started with (SPEC §5). All strings borrowed for the call. */
 struct worker_spec {
     const char *session;        /* "worker_7" */
+    int64_t id;                 /* 7 */
     const char *proxy_url;      /* "" for a direct connection */
     const char *webhook_url;
     const char *worker_key;     /* this worker's own signing key (hex) */
@@ -28,12 +30,14 @@ struct runner_found {
     struct worker_state w;
 };
 
-/* code: exit status, or -1 when killed by signal signo, or -1/0 when unknown */
-typedef void (*runner_exit_cb)(const char *session, int code, int signo, void *arg);
+/* code: exit status, or -1 when killed by signal signo, or -1/0 when unknown; why: what
+ * went wrong when the worker never ran (e.g. the engine refused the container), else NULL */
+typedef void (*runner_exit_cb)(const char *session, int code, int signo, const char *why, void *arg);
 
 struct runner {
     const char *name;
-    /* 0 and *out filled, or -1 with err */
+    /* 0 and *out filled, or -1 with err. A backend that starts asynchronously returns 0
+     * at once and reports a start that fails later as an exit with why set. */
     int (*start)(struct runner *rn, const struct worker_spec *spec, struct worker_state *out,
                  char *err, size_t errlen);
     /* asks the worker to end (SIGTERM / container stop), forcing after grace_ms; the exit
@@ -65,5 +69,21 @@ struct runner_process_opts {
 
 struct runner *runner_process_new(struct event_base *base, const struct runner_process_opts *o,
                                   runner_exit_cb cb, void *arg, char *err, size_t errlen);
+
+struct runner_docker_opts {
+    const char *socket;        /* the engine's unix socket */
+    const char *image;
+    const char *network;       /* "host", or a network the daemon reaches workers on by name */
+    const char *instance_id;   /* label switchboard.instance */
+    const char *sessions_host_dir; /* the auth dirs' path as the engine's host sees it; "" = as here */
+    long memory_mb;            /* 0 = no limit */
+    long cpu_millicores;       /* 0 = no limit */
+    long log_max_bytes;
+    int port_min, port_max;    /* host network: the range worker listen ports come from */
+};
+
+/* Checks that the engine answers and has the image; NULL with err when not. */
+struct runner *runner_docker_new(struct event_base *base, const struct runner_docker_opts *o,
+                                 runner_exit_cb cb, void *arg, char *err, size_t errlen);
 
 #endif

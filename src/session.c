@@ -422,6 +422,7 @@ static void start_now(struct session *s)
     struct proxy *p = s->proxy_id ? pool_get(s->proxy_id) : NULL;
     struct worker_spec spec = {
         .session = s->name,
+        .id = s->id,
         .proxy_url = p ? p->url : "",
         .webhook_url = webhook_url,
         .worker_key = key,
@@ -506,7 +507,7 @@ static struct session *grave_take(const char *name)
     return NULL;
 }
 
-void session_on_worker_exit(const char *name, int code, int signo, void *arg)
+void session_on_worker_exit(const char *name, int code, int signo, const char *cause, void *arg)
 {
     struct session *s = session_find(name);
     if (!s) {
@@ -535,7 +536,9 @@ void session_on_worker_exit(const char *name, int code, int signo, void *arg)
         return;
     }
     char why[TEXT_MAX];
-    if (signo)
+    if (cause)
+        snprintf(why, sizeof why, "%s", cause);
+    else if (signo)
         snprintf(why, sizeof why, "worker killed by signal %d", signo);
     else if (code >= 0)
         snprintf(why, sizeof why, "worker exited with code %d", code);

@@ -19,7 +19,7 @@ struct proxy;
 int session_init(struct event_base *base, const struct config *cfg, struct runner *runner,
                  const char *master_secret, const char *webhook_url, char *err, size_t errlen);
 /* the runner's exit callback (runner_exit_cb) */
-void session_on_worker_exit(const char *session, int code, int signo, void *arg);
+void session_on_worker_exit(const char *session, int code, int signo, const char *why, void *arg);
 /* stops every worker, waiting at most the stop grace; frees everything */
 void session_shutdown(void);
 

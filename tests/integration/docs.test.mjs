@@ -31,3 +31,21 @@ print(json.dumps({path: sorted(m.upper() for m in ops if m in ('get', 'post', 'd
   }
   for (const path of Object.keys(documented)) assert.ok(served[path], `${path} is documented but not served`);
 });
+
+test('.env.example and docs/operations.md name every setting the daemon reads', () => {
+  const help = spawnSync(process.env.SB_BUILD ? `${process.env.SB_BUILD}/switchboard` : 'build/switchboard', ['--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0, help.stderr);
+  const names = [...help.stdout.matchAll(/^  ([A-Z][A-Z0-9_]+) /gm)].map((m) => m[1]);
+  assert.ok(names.length > 30, 'the settings were found in --help');
+  const example = fs.readFileSync('.env.example', 'utf8');
+  const ops = fs.readFileSync('docs/operations.md', 'utf8');
+  for (const n of names) {
+    assert.match(example, new RegExp(`^#?${n}=`, 'm'), `.env.example lacks ${n}`);
+    assert.ok(ops.includes(n) || ops.includes(n.replace(/_(MAX|MIN)(_MS)?$/, '')), `docs/operations.md lacks ${n}`);
+  }
+  // and the example holds nothing the daemon does not read (Compose's own are marked)
+  for (const m of example.matchAll(/^#?([A-Z][A-Z0-9_]+)=/gm)) {
+    if (m[1].startsWith('SWITCHBOARD_') || m[1].startsWith('PROXY_URL_')) continue;
+    assert.ok(names.includes(m[1]), `.env.example names ${m[1]}, which the daemon does not read`);
+  }
+});

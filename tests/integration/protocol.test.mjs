@@ -189,6 +189,7 @@ test('configuration: --check names the bad value; zero-config start generates th
     assert.equal(fs.statSync(`${z.dir}/data/switchboard.db`).mode & 0o077, 0, 'the store (proxy credentials) is private');
     assert.equal(fs.statSync(`${z.dir}/data`).mode & 0o077, 0);
     assert.match(z.log(), /generated the admin API key sb_admin_/);
+    assert.match(z.log(), /runner=process worker=node \S+\/workers\/baileys\/src\/main\.js /, 'the real worker by default');
     assert.equal((await z.get('/api/sessions', { key })).status, 200);
     // printed once: a second start does not print it
     await z.stop();
