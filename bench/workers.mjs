@@ -12,6 +12,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { Daemon, SIM, sleep, waitFor } from '../tests/integration/lib.mjs';
 
+process.chdir(new URL('..', import.meta.url).pathname); // the repository's root
 const RUNS = Number(process.env.BENCH_QR_RUNS || 5);
 const IDLE_S = Number(process.env.BENCH_IDLE_S || 20);
 const SOCKET = '/var/run/docker.sock';
@@ -59,22 +60,23 @@ function qrDelay(d, id) {
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 async function qrTimes(label, env) {
-  const d = await new Daemon({ pingMs: 15000, qrMs: 20000, env: { LOG_LEVEL: 'info', ...env } }).start();
+  // production timings: the harness's fast watchdog would restart 15 s pingers
+  const d = await new Daemon({ env: { LOG_LEVEL: 'info', PING_TIMEOUT_MS: '180000', WATCHDOG_INTERVAL_MS: '60000',
+    WORKER_START_GRACE_MS: '10000', ...env } }).start();
   const times = [];
-  let workerPid = 0;
+  let first;
   try {
     for (let i = 0; i < RUNS; i++) {
       const id = await d.provision();
+      first ||= id;
       await d.waitStatus(id, 'qr_ready', 30000);
       times.push(qrDelay(d, id));
-      if (i === 0) {
-        const s = await d.session(id);
-        if (s.worker.pid) workerPid = s.worker.pid;
-        else workerPid = (await engine('GET', `/containers/${s.worker.container}/json`)).State.Pid;
-      }
     }
     await sleep(IDLE_S * 1000);
+    const s = await d.session(first);
+    const workerPid = s.worker.pid || (await engine('GET', `/containers/${s.worker.container}/json`)).State.Pid;
     const rss = rssKiB(workerPid);
+    if (!rss) throw new Error(`no RSS for the worker of ${first} (pid ${workerPid})`);
     log(`${label}: provision -> QR_CODE median ${median(times)} ms (min ${Math.min(...times)}, max ${Math.max(...times)}, ${RUNS} sessions: ${times.join(' ')})`);
     log(`${label}: idle simulator worker RSS ${(rss / 1024).toFixed(1)} MiB after ${IDLE_S} s`);
     return { times, rss };
@@ -89,8 +91,8 @@ async function baileysIdle() {
     log('baileys: SKIPPED (workers/baileys/node_modules missing: make worker-test installs it)');
     return null;
   }
-  const d = await new Daemon({ env: { LOG_LEVEL: 'info', WORKER_COMMAND: `node ${BAILEYS}`, PING_TIMEOUT_MS: '600000',
-    WATCHDOG_INTERVAL_MS: '60000' } }).start();
+  const d = await new Daemon({ env: { LOG_LEVEL: 'info', WORKER_COMMAND: `node ${BAILEYS}`, PING_TIMEOUT_MS: '180000',
+    WATCHDOG_INTERVAL_MS: '60000', WORKER_START_GRACE_MS: '10000' } }).start();
   try {
     const id = await d.provision();
     const s = await waitFor(async () => { const x = await d.session(id); return x?.worker?.pid ? x : false; },
@@ -108,12 +110,15 @@ async function baileysIdle() {
 }
 
 log('== workers ==');
+let dock = null;
 const proc = await qrTimes('process runner', { WORKER_COMMAND: `${SIM} --ping-ms 15000 --qr-ms 20000` });
 if (await engineUp()) {
   execFileSync(path.resolve('scripts/docker-images'), ['sim'], { stdio: 'inherit' });
-  const dock = await qrTimes('docker runner', { RUNNER: 'docker', WORKER_IMAGE: 'switchboard-sim-worker:dev' });
+  dock = await qrTimes('docker runner', { RUNNER: 'docker', WORKER_IMAGE: 'switchboard-sim-worker:dev' });
   log(`docker/process provision -> QR_CODE median ratio ${(median(dock.times) / median(proc.times)).toFixed(1)}`);
 } else {
   log('docker runner: SKIPPED (no Docker engine on /var/run/docker.sock: scripts/docker-engine starts one)');
 }
-await baileysIdle();
+const baileys = await baileysIdle();
+log(`SUMMARY workers: provision->QR process ${median(proc.times)} ms, docker ${dock ? `${median(dock.times)} ms` : 'skipped'}; ` +
+  `idle RSS sim ${(proc.rss / 1024).toFixed(1)} MiB, baileys ${baileys ? `${(baileys / 1024).toFixed(1)} MiB (WAHA ~${WAHA_MB} MB)` : 'skipped'}`);

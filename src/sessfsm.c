@@ -59,6 +59,14 @@ int sessfsm_step(enum sess_status cur, enum fsm_input in, struct fsm_result *out
         out->next = SS_DISCONNECTED;
         out->actions = ACT_STOP_WORKER | ACT_RESTART | ACT_CLEAR_QR;
         return 0;
+    case FSM_REPLACED:
+        /* restarting would take the session back from the other client, which would take
+         * it back again: stop, and leave the choice to a person (an API restart) */
+        if (terminal || cur == SS_PROVISIONING)
+            return -1;
+        out->next = SS_FAILED;
+        out->actions = ACT_STOP_WORKER | ACT_CLEAR_QR;
+        return 0;
     case FSM_LOGGED_OUT:
         if (cur == SS_STOPPED || cur == SS_LOGGED_OUT)
             return -1;

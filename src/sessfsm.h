@@ -10,6 +10,7 @@ enum fsm_input {
     FSM_QR,             /* QR_CODE or PAIRING_CODE */
     FSM_CONNECTED,
     FSM_DISCONNECTED,   /* DISCONNECTED, not logged out */
+    FSM_REPLACED,       /* DISCONNECTED 440: another client took the session over */
     FSM_LOGGED_OUT,     /* DISCONNECTED with loggedOut, or logout by API */
     FSM_AUTH_FAILURE,
     FSM_WORKER_EXITED,  /* the worker process/container ended */

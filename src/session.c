@@ -944,6 +944,11 @@ int session_on_event(struct session *s, const struct wevent *ev)
         set_text(s->last_error, sizeof s->last_error, why);
         if (ev->logged_out)
             return input(s, FSM_LOGGED_OUT, why) < 0;
+        if (ev->status_code == 440) {
+            snprintf(why, sizeof why, "connection replaced (status 440): another client is using this "
+                     "WhatsApp session; restart the session to take it back");
+            return input(s, FSM_REPLACED, why) < 0;
+        }
         return input(s, FSM_DISCONNECTED, why) < 0;
     case WE_AUTH_FAILURE:
         set_text(s->last_error, sizeof s->last_error, ev->error);

@@ -2,6 +2,7 @@
 // code, restart, logout, delete.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Daemon, pidAlive, waitFor, workerPids } from './lib.mjs';
 
@@ -131,6 +132,23 @@ test('a worker-reported logout (DISCONNECTED loggedOut): logged_out, auth remove
   assert.match(x.reason, /status 401/);
   await waitFor(() => !fs.existsSync(d.authDir(id)) && !pidAlive(s.worker.pid), { what: 'stopped and wiped' });
   assert.equal((await d.get(`/api/sessions/${id}/qr`)).status, 404);
+});
+
+test('connection replaced (DISCONNECTED 440): failed and stopped, not restarted into a tug of war; an API restart takes it back', async () => {
+  const id = await d.provision();
+  await d.waitStatus(id, 'qr_ready');
+  await d.sim(id, '/sim/scan', { phoneNumber: '972503333444' });
+  const s = await d.waitStatus(id, 'connected');
+  const r = await d.event(id, 'DISCONNECTED', { loggedOut: false, statusCode: 440, reason: 'conflict' });
+  assert.equal(r.status, 200);
+  const x = await d.waitStatus(id, 'failed');
+  assert.match(x.reason, /connection replaced \(status 440\).*restart the session/);
+  await waitFor(() => !pidAlive(s.worker.pid), { what: 'worker stopped' });
+  assert.equal((await d.session(id)).worker, null, 'no worker started again');
+  assert.ok(fs.existsSync(path.join(d.authDir(id), 'sim-creds.json')), 'the auth state is kept');
+  assert.doesNotMatch(d.log(), new RegExp(`restart scheduled session=${id} `));
+  assert.equal((await d.post(`/api/sessions/${id}/restart`)).status, 200);
+  await d.waitStatus(id, 'connected');
 });
 
 test('logout: worker logs out, auth dir removed, status logged_out, no restart', async () => {

@@ -11,6 +11,7 @@
 static const char *const input_names[N_INPUTS] = {
     [FSM_WORKER_STARTED] = "WORKER_STARTED", [FSM_QR] = "QR",
     [FSM_CONNECTED] = "CONNECTED",           [FSM_DISCONNECTED] = "DISCONNECTED",
+    [FSM_REPLACED] = "REPLACED",
     [FSM_LOGGED_OUT] = "LOGGED_OUT",         [FSM_AUTH_FAILURE] = "AUTH_FAILURE",
     [FSM_WORKER_EXITED] = "WORKER_EXITED",   [FSM_SILENT] = "SILENT",
     [FSM_CRASH_LOOP] = "CRASH_LOOP",         [FSM_NO_PROXY] = "NO_PROXY",
@@ -56,6 +57,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_QR] = IGN,
         [FSM_CONNECTED] = IGN,
         [FSM_DISCONNECTED] = IGN,
+        [FSM_REPLACED] = IGN,
         [FSM_LOGGED_OUT] = TO(LOUT, A_STOP | A_WIPE | A_CLR),
         [FSM_AUTH_FAILURE] = TO(FAIL, A_STOP | A_CLR),
         [FSM_WORKER_EXITED] = TO(DISC, A_RST | A_CLR),
@@ -71,6 +73,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_QR] = TO(QRRD, 0),                                        \
         [FSM_CONNECTED] = TO(CONN, A_STRK | A_BIND | A_CLR),           \
         [FSM_DISCONNECTED] = TO(DISC, A_STOP | A_RST | A_CLR),         \
+        [FSM_REPLACED] = TO(FAIL, A_STOP | A_CLR),                     \
         [FSM_LOGGED_OUT] = TO(LOUT, A_STOP | A_WIPE | A_CLR),          \
         [FSM_AUTH_FAILURE] = TO(FAIL, A_STOP | A_CLR),                 \
         [FSM_WORKER_EXITED] = TO(DISC, A_RST | A_CLR),                 \
@@ -89,6 +92,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_QR] = IGN,
         [FSM_CONNECTED] = IGN,
         [FSM_DISCONNECTED] = IGN,
+        [FSM_REPLACED] = IGN,
         [FSM_LOGGED_OUT] = IGN,
         [FSM_AUTH_FAILURE] = IGN,
         [FSM_WORKER_EXITED] = IGN,
@@ -103,6 +107,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_QR] = IGN,
         [FSM_CONNECTED] = IGN,
         [FSM_DISCONNECTED] = IGN,
+        [FSM_REPLACED] = IGN,
         [FSM_LOGGED_OUT] = TO(LOUT, A_STOP | A_WIPE | A_CLR),
         [FSM_AUTH_FAILURE] = IGN,
         [FSM_WORKER_EXITED] = IGN,
@@ -117,6 +122,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_QR] = IGN,
         [FSM_CONNECTED] = IGN,
         [FSM_DISCONNECTED] = IGN,
+        [FSM_REPLACED] = IGN,
         [FSM_LOGGED_OUT] = IGN,
         [FSM_AUTH_FAILURE] = IGN,
         [FSM_WORKER_EXITED] = IGN,
