@@ -7,6 +7,7 @@
 #include "api.h"
 #include "apiparse.h"
 #include "config.h"
+#include "dispatch.h"
 #include "hmac.h"
 #include "http.h"
 #include "httpc.h"
@@ -141,6 +142,9 @@ static void metrics(struct http_req *r)
     bprintf(&b, "switchboard_uptime_seconds %lld\n", (long long)((util_mono_ms() - started_mono) / 1000));
     head(&b, "switchboard_http_requests_total", "counter", "HTTP requests answered, by route and status.");
     http_metrics_each(http_row, &b);
+    char *dm = dispatch_metrics_text();
+    bprintf(&b, "%s", dm);
+    free(dm);
     http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
     free(b.p);
 }
@@ -186,8 +190,40 @@ static void create_tenant(struct http_req *r)
     http_reply_json(r, 201, out);
 }
 
+struct stats_ctx {
+    int64_t tenant_id;
+    json_t *sessions;
+    int by_status[SS__COUNT];
+};
+
+static void stats_session(struct session *s, void *arg)
+{
+    struct stats_ctx *c = arg;
+    if (s->tenant_id != c->tenant_id)
+        return;
+    c->by_status[s->status]++;
+    json_t *j = json_pack("{s:s,s:s}", "sessionId", s->name, "status", sess_status_name(s->status));
+    dispatch_session_json(s, j);
+    json_array_append_new(c->sessions, j);
+}
+
+/* the caller's tenant at a glance: sessions by status, today's messaging, per session */
+static void stats(struct http_req *r)
+{
+    struct stats_ctx c = {http_tenant(r), json_array(), {0}};
+    session_each(stats_session, &c);
+    json_t *by = json_object();
+    for (int i = 0; i < SS__COUNT; i++)
+        json_object_set_new(by, sess_status_name((enum sess_status)i), json_integer(c.by_status[i]));
+    json_t *msgs = json_object();
+    dispatch_totals_json(c.tenant_id, msgs);
+    http_reply_json(r, 200, json_pack("{s:o,s:o,s:o}", "sessionsByStatus", by, "messages", msgs,
+                                      "sessions", c.sessions));
+}
+
 static const struct http_route routes[] = {
     {"GET", "/health", AUTH_NONE, health},
+    {"GET", "/api/stats", AUTH_TENANT, stats},
     {"GET", "/metrics", AUTH_ADMIN, metrics},
     {"POST", "/api/tenants", AUTH_ADMIN, create_tenant},
     {NULL, NULL, 0, NULL},

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "apiparse.h"
 #include "config.h"
+#include "dispatch.h"
 #include "docker.h"
 #include "http.h"
 #include "pacing.h"
@@ -53,19 +54,18 @@ json_t *api_session_json(const struct session *s)
         worker = json_pack("{s:s,s:i,s:s}", "backend", s->worker.backend, "pid", s->worker.pid,
                            "address", s->worker.address);
     }
-    const char *level = s->trust_level[0] ? s->trust_level
-                                          : pacing_trust_level(s->first_connected_at, util_now_ms());
     json_t *j = json_pack(
-        "{s:s,s:s,s:o,s:o,s:I,s:s,s:s,s:b,s:o,s:o,s:o,s:o,s:i,s:o,s:o,s:b,s:o}", "sessionId", s->name,
+        "{s:s,s:s,s:o,s:o,s:I,s:s,s:b,s:o,s:o,s:o,s:o,s:i,s:o,s:o,s:b,s:o}", "sessionId", s->name,
         "status", sess_status_name(s->status), "phone", s->phone[0] ? json_string(phone) : json_null(),
         "proxy", masked_proxy(s->proxy_id), "proxyId", (json_int_t)s->proxy_id, "loginMethod",
-        s->login == LOGIN_PAIRING ? "pairing_code" : "qr", "trustLevel", level, "trustLevelFixed",
+        s->login == LOGIN_PAIRING ? "pairing_code" : "qr", "trustLevelFixed",
         s->trust_level[0] != 0, "createdAt", api_time(s->created_at), "connectedAt",
         api_time(s->connected_at), "firstConnectedAt", api_time(s->first_connected_at), "lastPingAt",
         api_time(s->last_ping_at), "restarts", s->restarts, "lastError", opt_str(s->last_error),
         "reason", opt_str(s->reason), "waitingForProxy", session_is_waiting_proxy(s), "worker", worker);
     if (s->pairing_code[0])
         json_object_set_new(j, "pairingCode", json_string(s->pairing_code));
+    dispatch_session_json(s, j);
     return j;
 }
 
@@ -257,7 +257,7 @@ static void set_trust(struct http_req *r)
     char err[128];
     json_t *v = json_object_get(body, "trustLevel");
     if (!apiparse_only_keys(body, keys, err, sizeof err) || !v ||
-        !(json_is_null(v) || (json_is_string(v) && pacing_level_valid(json_string_value(v))))) {
+        !(json_is_null(v) || (json_is_string(v) && pacing_level_parse(json_string_value(v)) >= 0))) {
         json_decref(body);
         http_reply_error(r, 400, "INVALID_REQUEST",
                          "trustLevel must be cold, warm, hot, or null to follow the account's age");

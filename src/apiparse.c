@@ -8,7 +8,10 @@
 
 const char *apiparse_code(int rc)
 {
-    return rc == APIPARSE_BAD_PHONE ? "INVALID_PHONE" : rc == APIPARSE_BAD_PROXY ? "INVALID_PROXY" : "INVALID_REQUEST";
+    return rc == APIPARSE_BAD_PHONE     ? "INVALID_PHONE"
+           : rc == APIPARSE_BAD_PROXY   ? "INVALID_PROXY"
+           : rc == APIPARSE_BAD_MESSAGE ? "INVALID_MESSAGE"
+                                        : "INVALID_REQUEST";
 }
 
 int apiparse_only_keys(json_t *body, const char *const *keys, char *err, size_t errlen)
@@ -136,4 +139,64 @@ int apiparse_proxy(json_t *body, const char **url, char *err, size_t errlen)
     }
     struct proxy_url u;
     return proxy_url_parse(*url, &u, err, errlen) < 0 ? APIPARSE_BAD_PROXY : 0;
+}
+
+/* characters (code points) of valid UTF-8, as jansson guarantees for its strings */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+int apiparse_send(json_t *body, struct send_req *out, char *to_buf, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"to", "message", "sessionId", "idempotencyKey", "ttlSeconds", NULL};
+    memset(out, 0, sizeof *out);
+    if (!apiparse_only_keys(body, keys, err, errlen))
+        return APIPARSE_INVALID;
+    const char *to;
+    if (opt_string(body, "to", 32, &to, err, errlen) < 0 || !to ||
+        util_phone_normalize(to, to_buf, PHONE_MAX) < 0) {
+        snprintf(err, errlen, "to must be a phone number of 8 to 15 digits with an optional leading +");
+        return APIPARSE_BAD_PHONE;
+    }
+    out->to = to_buf;
+    json_t *m = json_object_get(body, "message");
+    if (!m || !json_is_string(m)) {
+        snprintf(err, errlen, "message must be a string of 1 to %d characters", MSG_CHARS_MAX);
+        return APIPARSE_BAD_MESSAGE;
+    }
+    const char *text = json_string_value(m);
+    size_t chars = utf8_chars(text);
+    if (strlen(text) != json_string_length(m) || chars < 1 || chars > MSG_CHARS_MAX) {
+        snprintf(err, errlen, "message must be 1 to %d characters of text without NUL (got %zu)",
+                 MSG_CHARS_MAX, chars);
+        return APIPARSE_BAD_MESSAGE;
+    }
+    out->text = text;
+    if (opt_string(body, "sessionId", SESSION_NAME_MAX - 1, &out->session, err, errlen) < 0)
+        return APIPARSE_INVALID;
+    if (opt_string(body, "idempotencyKey", 128, &out->idem_key, err, errlen) < 0)
+        return APIPARSE_INVALID;
+    if (out->idem_key) {
+        const unsigned char *k = (const unsigned char *)out->idem_key;
+        int ok = *k != 0;
+        for (; *k; k++)
+            ok &= *k > 0x20 && *k != 0x7F;
+        if (!ok) {
+            snprintf(err, errlen, "idempotencyKey must be 1 to 128 characters without spaces or control characters");
+            return APIPARSE_INVALID;
+        }
+    }
+    json_t *ttl = json_object_get(body, "ttlSeconds");
+    if (ttl && !json_is_null(ttl)) {
+        if (!json_is_integer(ttl) || json_integer_value(ttl) < 1 || json_integer_value(ttl) > 7 * 86400) {
+            snprintf(err, errlen, "ttlSeconds must be a whole number from 1 to 604800");
+            return APIPARSE_INVALID;
+        }
+        out->ttl_s = (long)json_integer_value(ttl);
+    }
+    return 0;
 }

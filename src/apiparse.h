@@ -15,6 +15,7 @@ enum apiparse_rc {
     APIPARSE_INVALID = -1,   /* INVALID_REQUEST: shape, unknown field, other values */
     APIPARSE_BAD_PHONE = -2, /* INVALID_PHONE */
     APIPARSE_BAD_PROXY = -3, /* INVALID_PROXY */
+    APIPARSE_BAD_MESSAGE = -4, /* INVALID_MESSAGE */
 };
 /* the API error code of a parser's return */
 const char *apiparse_code(int rc);
@@ -27,6 +28,17 @@ int apiparse_pair(json_t *body, char *phone_buf, char *err, size_t errlen);
 int apiparse_tenant(json_t *body, const char **name, char *err, size_t errlen);
 /* {url} */
 int apiparse_proxy(json_t *body, const char **url, char *err, size_t errlen);
+
+/* POST /api/v1/send: {to, message, sessionId?, idempotencyKey?, ttlSeconds?}. to_buf
+ * (PHONE_MAX) receives the digits; the other strings are borrowed from body. */
+struct send_req {
+    const char *to;
+    const char *text;     /* 1..MSG_CHARS_MAX characters */
+    const char *session;  /* "worker_<n>" or NULL */
+    const char *idem_key; /* or NULL */
+    long ttl_s;           /* 0 = the default */
+};
+int apiparse_send(json_t *body, struct send_req *out, char *to_buf, char *err, size_t errlen);
 
 /* 1 when every key of body is in the NULL-terminated list; else 0 and err names the first other */
 int apiparse_only_keys(json_t *body, const char *const *keys, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pacing.h"
 #include "util.h"
 
 extern char **environ;
@@ -91,7 +92,39 @@ const struct config_entry config_table[] = {
     {"LOG_LEVEL", CONFIG_ENUM, O(log_level), 0, 0, "info", "debug|info|warn|error", 0,
      "log verbosity"},
     {"TIMEZONE", CONFIG_STR, O(timezone), 1, 64, "UTC", NULL, 0,
-     "IANA zone that defines 'today' for daily limits"},
+     "IANA zone (e.g. Asia/Jerusalem) that defines 'today' for daily limits and the active hours"},
+    {"SQLITE_SYNCHRONOUS", CONFIG_ENUM, O(sqlite_synchronous), 0, 0, "FULL", "FULL|NORMAL", 0,
+     "FULL: every commit is fsync'd (survives power loss); NORMAL: survives a crash of the daemon only"},
+    {"PACING_COLD", CONFIG_STR, O(pacing_cold), 1, 64, "20,5,5000,3000,09:00-21:00", NULL, 0,
+     "cold accounts: per_day,per_minute,gap_base_ms,gap_jitter_ms,HH:MM-HH:MM (0 = no cap, "
+     "00:00-24:00 = always)"},
+    {"PACING_WARM", CONFIG_STR, O(pacing_warm), 1, 64, "100,15,3000,2000,08:00-22:00", NULL, 0,
+     "warm accounts, the same form"},
+    {"PACING_HOT", CONFIG_STR, O(pacing_hot), 1, 64, "500,30,2000,2000,07:00-23:00", NULL, 0,
+     "hot accounts, the same form"},
+    {"TRUST_WARM_DAYS", CONFIG_INT, O(trust_warm_days), 0, 3650, "3", NULL, 0,
+     "account age (days since the first connection) that makes it warm"},
+    {"TRUST_HOT_DAYS", CONFIG_INT, O(trust_hot_days), 0, 3650, "14", NULL, 0,
+     "account age that makes it hot (at least TRUST_WARM_DAYS)"},
+    {"TYPING_MIN_MS", CONFIG_INT, O(typing_min_ms), 0, 60000, "1000", NULL, 0,
+     "shortest 'typing…' before a send"},
+    {"TYPING_PER_CHAR_MS", CONFIG_INT, O(typing_per_char_ms), 0, 1000, "50", NULL, 0,
+     "'typing…' added per character of the message"},
+    {"TYPING_MAX_MS", CONFIG_INT, O(typing_max_ms), 0, 60000, "8000", NULL, 0,
+     "longest 'typing…' (0 = none)"},
+    {"MESSAGE_TTL_MS", CONFIG_INT, O(message_ttl_ms), 1000, 604800000, "86400000", NULL, 0,
+     "a message not sent within this long is expired (a send may set its own ttlSeconds)"},
+    {"MESSAGE_MAX_ATTEMPTS", CONFIG_INT, O(message_max_attempts), 1, 100, "5", NULL, 0,
+     "dispatches of one message (retryable failures) before it is failed"},
+    {"MESSAGE_RETRY_MS", CONFIG_INT, O(message_retry_ms), 100, 3600000, "30000", NULL, 0,
+     "first retry delay after a retryable failure; doubles each time"},
+    {"SEND_CONFIRM_MS", CONFIG_INT, O(send_confirm_ms), 100, 3600000, "60000", NULL, 0,
+     "a worker that took a send but reported neither MESSAGE_SENT nor MESSAGE_FAILED is asked "
+     "again (same messageId) after this"},
+    {"SEND_TIMEOUT_MS", CONFIG_INT, O(send_timeout_ms), 100, 120000, "15000", NULL, 0,
+     "timeout of the POST /send to a worker (typing time is added)"},
+    {"OPT_OUT_WORDS", CONFIG_STR, O(opt_out_words), 0, 1024, "STOP,UNSUBSCRIBE,הסר,עצור", NULL, 0,
+     "comma-separated words that, as a whole incoming message, suppress the sender"},
     {NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL},
 };
 
@@ -340,8 +373,58 @@ int config_load(struct config *c, const char *envfile, char *err, size_t errlen)
     return config_validate(c, err, errlen);
 }
 
+/* an IANA name with a compiled zone file; glibc would quietly take a bad one as UTC */
+static int timezone_ok(const char *name)
+{
+    if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-/") != strlen(name) ||
+        name[0] == '/' || strstr(name, ".."))
+        return 0;
+    const char *dir = getenv("TZDIR") ? getenv("TZDIR") : "/usr/share/zoneinfo";
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    int ok = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
+    if (f)
+        fclose(f);
+    return ok;
+}
+
+int config_pacing(const struct config *c, struct pacing_config *out, char *err, size_t errlen)
+{
+    const char *texts[PACING__LEVELS] = {c->pacing_cold, c->pacing_warm, c->pacing_hot};
+    static const char *const names[PACING__LEVELS] = {"PACING_COLD", "PACING_WARM", "PACING_HOT"};
+    char why[256];
+    pacing_config_default(out);
+    for (int i = 0; i < PACING__LEVELS; i++) {
+        if (pacing_profile_parse(texts[i], &out->level[i], why, sizeof why) < 0) {
+            snprintf(err, errlen, "config: %s: %s (got '%.64s')", names[i], why, texts[i]);
+            return -1;
+        }
+    }
+    out->warm_after_days = (int)c->trust_warm_days;
+    out->hot_after_days = (int)c->trust_hot_days;
+    out->typing_min_ms = (int)c->typing_min_ms;
+    out->typing_per_char_ms = (int)c->typing_per_char_ms;
+    out->typing_max_ms = (int)c->typing_max_ms;
+    return 0;
+}
+
 int config_validate(const struct config *c, char *err, size_t errlen)
 {
+    struct pacing_config pc;
+    if (config_pacing(c, &pc, err, errlen) < 0)
+        return -1;
+    if (c->trust_hot_days < c->trust_warm_days) {
+        snprintf(err, errlen, "config: TRUST_HOT_DAYS (%ld) is less than TRUST_WARM_DAYS (%ld)",
+                 c->trust_hot_days, c->trust_warm_days);
+        return -1;
+    }
+    if (!timezone_ok(c->timezone)) {
+        snprintf(err, errlen, "config: TIMEZONE must be an IANA zone name such as Asia/Jerusalem or UTC "
+                 "(got '%.64s', no such zone)", c->timezone);
+        return -1;
+    }
     if (c->restart_backoff_min_ms > c->restart_backoff_max_ms) {
         snprintf(err, errlen, "config: RESTART_BACKOFF_MIN_MS (%ld) exceeds RESTART_BACKOFF_MAX_MS (%ld)",
                  c->restart_backoff_min_ms, c->restart_backoff_max_ms);

@@ -47,6 +47,16 @@ struct config {
     long worker_max_event_bytes;
     char *log_level;
     char *timezone;
+    char *sqlite_synchronous;
+    char *pacing_cold, *pacing_warm, *pacing_hot;
+    long trust_warm_days, trust_hot_days;
+    long typing_min_ms, typing_per_char_ms, typing_max_ms;
+    long message_ttl_ms;
+    long message_max_attempts;
+    long message_retry_ms;
+    long send_confirm_ms;
+    long send_timeout_ms;
+    char *opt_out_words;
     /* PROXY_URL_<n>, in order of n */
     char *proxy_urls[CONFIG_MAX_PROXIES];
     int proxy_url_index[CONFIG_MAX_PROXIES];
@@ -84,6 +94,10 @@ int config_parse_env(const char *buf, size_t len,
 
 /* Checks cross-field rules after loading. */
 int config_validate(const struct config *c, char *err, size_t errlen);
+
+struct pacing_config;
+/* the pacing table from PACING_*, TRUST_*_DAYS and TYPING_*; 0 or -1 with err */
+int config_pacing(const struct config *c, struct pacing_config *out, char *err, size_t errlen);
 
 void config_print_help(void);
 void config_free(struct config *c);

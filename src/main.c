@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "dispatch.h"
 #include "hmac.h"
 #include "http.h"
 #include "httpc.h"
@@ -134,6 +135,9 @@ int main(int argc, char **argv)
     /* the store holds proxy credentials, logs may hold phone numbers: nothing the daemon
      * or its workers create is for other users */
     umask(0077);
+    /* "today" and the active hours are local to TIMEZONE (checked by config_load) */
+    setenv("TZ", cfg.timezone, 1);
+    tzset();
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -170,7 +174,7 @@ int main(int argc, char **argv)
     }
     db_path = cfg.database_url[0] ? xstrdup(cfg.database_url + 7)
                                   : xasprintf("%s/switchboard.db", cfg.data_dir);
-    if (store_open(base, db_path, err, sizeof err) < 0 || httpc_init(base) < 0 ||
+    if (store_open(base, db_path, strcmp(cfg.sqlite_synchronous, "FULL") == 0, err, sizeof err) < 0 || httpc_init(base) < 0 ||
         pool_init(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err[0] ? err : "start-up failed");
         goto out;
@@ -206,6 +210,7 @@ int main(int argc, char **argv)
     api_ops_register(&cfg);
     api_sessions_register(&cfg);
     api_proxies_register();
+    api_messages_register();
     if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
                    sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
@@ -216,6 +221,10 @@ int main(int argc, char **argv)
         goto out;
     }
     sessions_up = 1;
+    if (dispatch_init(base, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        goto out;
+    }
     if (proxycheck_init(base, cfg.proxy_recheck_ms) < 0) {
         fprintf(stderr, "switchboard: cannot set up proxy re-checks\n");
         goto out;
@@ -235,6 +244,7 @@ out:
     proxycheck_shutdown(); /* before sessions: a probe's end moves sessions */
     if (sessions_up)
         session_shutdown();
+    dispatch_shutdown(); /* after the sessions, whose last changes it hears of */
     if (runner)
         runner->destroy(runner);
     httpc_shutdown();

@@ -75,6 +75,43 @@ struct binding {
     int64_t proxy_id;
 };
 
+/* an outbound message (SPEC §2): queued -> sending -> sent | failed | expired | cancelled */
+enum msg_status { MS_QUEUED, MS_SENDING, MS_SENT, MS_FAILED, MS_EXPIRED, MS_CANCELLED, MS__COUNT };
+
+#define MSG_ID_MAX 32           /* "msg_" + 24 hex */
+#define MSG_CHARS_MAX 4096      /* characters of a message */
+#define MSG_BYTES_MAX (MSG_CHARS_MAX * 4 + 1)
+
+struct message {
+    int64_t id;                 /* row id, internal */
+    char public_id[MSG_ID_MAX]; /* the messageId the API and the worker see */
+    int64_t tenant_id;
+    int64_t session_id;
+    char to[PHONE_MAX];         /* digits */
+    char text[MSG_BYTES_MAX];
+    enum msg_status status;
+    int attempts;               /* dispatches to the worker */
+    char error[TEXT_MAX];
+    char wa_message_id[128];
+    int64_t created_at, expires_at;
+    int64_t not_before;         /* a retry waits for this */
+    int64_t dispatched_at, finished_at;
+};
+
+/* an incoming message */
+struct inbound {
+    int64_t id;
+    int64_t tenant_id, session_id;
+    char from[PHONE_MAX];
+    char text[MSG_BYTES_MAX];
+    char wa_message_id[128];
+    int64_t sent_at, received_at;
+};
+
+const char *msg_status_name(enum msg_status s);
+/* -1 when unknown */
+int msg_status_parse(const char *name);
+
 const char *sess_status_name(enum sess_status s);
 /* -1 when unknown */
 int sess_status_parse(const char *name);

@@ -59,3 +59,65 @@ CREATE TABLE phone_proxy (
   bound_at INTEGER NOT NULL,
   PRIMARY KEY (tenant_id, phone)
 );
+-- step 2
+CREATE TABLE messages (
+  id INTEGER PRIMARY KEY,
+  public_id TEXT NOT NULL UNIQUE,
+  tenant_id INTEGER NOT NULL,
+  session_id INTEGER NOT NULL,
+  recipient TEXT NOT NULL,
+  body TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  wa_message_id TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  not_before INTEGER NOT NULL DEFAULT 0,
+  dispatched_at INTEGER NOT NULL DEFAULT 0,
+  finished_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_queue ON messages (session_id, status, not_before, id);
+CREATE INDEX messages_tenant ON messages (tenant_id, id);
+CREATE INDEX messages_open ON messages (status, expires_at);
+CREATE TABLE idempotency_keys (
+  tenant_id INTEGER NOT NULL,
+  idem_key TEXT NOT NULL,
+  message_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, idem_key)
+);
+CREATE TABLE send_pacing (
+  session_id INTEGER PRIMARY KEY,
+  last_send_at INTEGER NOT NULL,
+  gap_ms INTEGER NOT NULL,
+  day INTEGER NOT NULL,
+  sent_today INTEGER NOT NULL,
+  failed_today INTEGER NOT NULL
+);
+CREATE TABLE inbox (
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL,
+  session_id INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  body TEXT NOT NULL,
+  wa_message_id TEXT NOT NULL,
+  sent_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  UNIQUE (session_id, wa_message_id)
+);
+CREATE INDEX inbox_tenant ON inbox (tenant_id, id);
+CREATE TABLE affinity (
+  tenant_id INTEGER NOT NULL,
+  recipient TEXT NOT NULL,
+  session_id INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, recipient)
+);
+CREATE TABLE suppressions (
+  tenant_id INTEGER NOT NULL,
+  phone TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, phone)
+);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dispatch.h"
 #include "hmac.h"
 #include "log.h"
 #include "pool.h"
@@ -351,9 +352,11 @@ static int input(struct session *s, enum fsm_input in, const char *reason)
     if (r.actions & ACT_WIPE_AUTH)
         after |= AFTER_WIPE;
     save(s);
-    if (prev != s->status)
+    if (prev != s->status) {
         log_info("session", "status session=%s from=%s to=%s reason=\"%s\"", s->name,
                  sess_status_name(prev), sess_status_name(s->status), s->reason);
+        dispatch_session_changed(s);
+    }
     if (sessfsm_is_terminal(s->status) && RT(s)->waiters)
         waiters_fire_all(s, NULL, 0);
     if (r.actions & ACT_STOP_WORKER)
@@ -692,6 +695,7 @@ void session_set_trust_level(struct session *s, const char *level)
     set_text(s->trust_level, sizeof s->trust_level, level);
     save(s);
     log_info("session", "trust level set session=%s level=%s", s->name, level[0] ? level : "by-age");
+    dispatch_session_changed(s);
 }
 
 struct pairing_ctx {
@@ -773,6 +777,7 @@ int session_delete(struct session *s, int purge)
     if (store_session_delete(s->id) != STORE_OK)
         return -1;
     log_info("session", "deleted session=%s purge=%d", s->name, purge);
+    dispatch_session_deleted(s->id);
     byid[s->id] = NULL;
     rt->deleted = 1;
     rt->waiting_proxy = 0;
@@ -962,8 +967,7 @@ int session_on_event(struct session *s, const struct wevent *ev)
     case WE_MESSAGE_SENT:
     case WE_MESSAGE_FAILED:
     case WE_MESSAGE_RECEIVED:
-        /* messaging arrives with the dispatcher; until then these are only counted */
-        return 1;
+        return dispatch_on_event(s, ev);
     case WE__COUNT:
         break;
     }

@@ -18,7 +18,8 @@ struct event_base;
 
 enum store_rc { STORE_OK = 0, STORE_ERR = -1, STORE_CONFLICT = -2, STORE_NOTFOUND = -3 };
 
-int store_open(struct event_base *base, const char *path, char *err, size_t errlen);
+/* sync_full: fsync every commit (synchronous=FULL), else only at checkpoints (NORMAL) */
+int store_open(struct event_base *base, const char *path, int sync_full, char *err, size_t errlen);
 void store_close(void);
 /* 0 when the database answers a trivial query. */
 int store_ping(void);
@@ -57,6 +58,61 @@ int store_proxy_load(void (*cb)(const struct proxy *p, void *arg), void *arg);
 /* phone -> proxy bindings */
 int store_binding_set(int64_t tenant_id, const char *phone, int64_t proxy_id);
 int store_binding_load(void (*cb)(const struct binding *b, void *arg), void *arg);
+
+/* messages. Records are the caller's; list callbacks get a temporary they copy. */
+int store_message_insert(struct message *m); /* sets m->id; STORE_CONFLICT on a public_id clash */
+/* status, attempts, error, wa_message_id, not_before, dispatched_at, finished_at */
+int store_message_save(const struct message *m);
+int store_message_get(int64_t id, struct message *out);         /* STORE_OK / NOTFOUND / ERR */
+int store_message_find(const char *public_id, struct message *out);
+/* the session's next queued message: earliest not_before, then oldest */
+int store_message_head(int64_t session_id, struct message *out);
+/* queued messages whose TTL ran out by now, at most limit */
+int store_message_expired(int64_t now, int limit, void (*cb)(const struct message *m, void *arg), void *arg);
+int store_message_sending(void (*cb)(const struct message *m, void *arg), void *arg);
+/* newest first; session_id 0 and status NULL match all; before_id 0 starts at the newest */
+int store_message_list(int64_t tenant_id, int64_t session_id, const char *status, int64_t before_id,
+                       int limit, void (*cb)(const struct message *m, void *arg), void *arg);
+/* every queued or sending message of the session becomes cancelled with why */
+int store_message_cancel_session(int64_t session_id, const char *why);
+int store_message_queued_counts(void (*cb)(int64_t session_id, int64_t n, void *arg), void *arg);
+/* (session, dispatched_at) of the sends after since, oldest first */
+int store_message_recent(int64_t since, void (*cb)(int64_t session_id, int64_t at, void *arg), void *arg);
+int store_message_status_counts(int64_t counts[MS__COUNT]);
+
+/* idempotency keys: tenant + key -> message row id */
+int store_idem_get(int64_t tenant_id, const char *key, int64_t *message_id, int64_t *created_at);
+int store_idem_put(int64_t tenant_id, const char *key, int64_t message_id, int64_t at);
+int store_idem_prune(int64_t before);
+
+/* a session's pacing counters (pacing_state less the per-minute ring, which is rebuilt
+ * from the messages' dispatch times) */
+struct store_pacing {
+    int64_t last_send_at, gap_ms, day;
+    int sent_today, failed_today;
+};
+int store_pacing_save(int64_t session_id, const struct store_pacing *p);
+int store_pacing_delete(int64_t session_id);
+int store_pacing_load(void (*cb)(int64_t session_id, const struct store_pacing *p, void *arg), void *arg);
+
+/* incoming messages; STORE_CONFLICT when (session, waMessageId) was stored before */
+int store_inbox_insert(struct inbound *in);
+/* oldest first, received_at >= since and id > after_id */
+int store_inbox_list(int64_t tenant_id, int64_t session_id, int64_t since, int64_t after_id, int limit,
+                     void (*cb)(const struct inbound *in, void *arg), void *arg);
+
+/* the session that last exchanged messages with a recipient */
+int store_affinity_set(int64_t tenant_id, const char *recipient, int64_t session_id, int64_t at);
+int store_affinity_get(int64_t tenant_id, const char *recipient, int64_t *session_id);
+
+/* the tenant's suppression list (opted-out phones) */
+int store_suppression_add(int64_t tenant_id, const char *phone, const char *reason); /* CONFLICT: already */
+int store_suppression_delete(int64_t tenant_id, const char *phone);                 /* NOTFOUND */
+int store_suppression_has(int64_t tenant_id, const char *phone);                    /* 1 or 0 */
+/* in phone order after `after` ("" = from the start) */
+int store_suppression_list(int64_t tenant_id, const char *after, int limit,
+                           void (*cb)(const char *phone, const char *reason, int64_t at, void *arg),
+                           void *arg);
 
 /* counters of the batch machinery, for /metrics */
 struct store_stats {

@@ -47,6 +47,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!url || strncmp(url, "socks5h://", 10) != 0)
                 abort();
         }
+        struct send_req sr;
+        if (apiparse_send(body, &sr, phone, err, sizeof err) == 0) {
+            /* to is 8-15 digits in the caller's buffer; message is 1..4096 characters */
+            size_t l = strlen(sr.to);
+            if (sr.to != phone || l < 8 || l > 15 || strspn(sr.to, "0123456789") != l)
+                abort();
+            size_t chars = 0;
+            for (const char *p = sr.text; *p; p++)
+                chars += ((unsigned char)*p & 0xC0) != 0x80;
+            if (chars < 1 || chars > MSG_CHARS_MAX)
+                abort();
+            if (sr.idem_key && (!*sr.idem_key || strlen(sr.idem_key) > 128 || strchr(sr.idem_key, ' ')))
+                abort();
+            if (sr.ttl_s < 0 || sr.ttl_s > 604800)
+                abort();
+        }
     }
     json_decref(body);
     return 0;
