@@ -20,10 +20,23 @@ struct event;
 struct evhttp;
 struct simq;
 struct simcmd_send;
+struct simcmd_hold;
 
 #define SIM_SECRET_LEN 64 /* WEBHOOK_SECRET is a SHA-256 HMAC in hex */
 #define SIM_PHONE_MAX 16  /* 15 digits + NUL */
 #define SIM_CODE_LEN 8    /* pairing code characters */
+
+/* /sim/send-mode: what a /send that would really send does instead. In memory
+ * only: a restarted sim sends normally again. */
+enum sim_send_mode {
+    SIM_SEND_OK,             /* record, answer, MESSAGE_SENT after typingMs */
+    SIM_SEND_FAIL,           /* answer, MESSAGE_FAILED retryable:false, not recorded */
+    SIM_SEND_FAIL_RETRYABLE, /* the same with retryable:true */
+    SIM_SEND_SILENT,         /* record and answer, no MESSAGE_SENT */
+    SIM_SEND_ERROR500,       /* answer 500, nothing recorded or posted */
+    SIM_SEND_HANG,           /* never answer, nothing recorded or posted */
+    SIM_SEND__COUNT
+};
 
 struct sim {
     struct event_base *base;
@@ -61,6 +74,12 @@ struct sim {
     /* messages accepted by /send whose MESSAGE_SENT waits for typingMs */
     struct simcmd_send *sends;
     size_t nsends;
+
+    enum sim_send_mode send_mode;
+    long send_mode_left; /* /send calls left in send_mode before "ok"; 0 = until changed */
+    /* /send requests the "hang" mode keeps unanswered until exit */
+    struct simcmd_hold *holds;
+    size_t nholds;
 };
 
 /* One line on stderr: "level sim: message". Never pass a secret. */

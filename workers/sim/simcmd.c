@@ -26,6 +26,11 @@
 #define SIMCMD_WAID_HEX 16
 #define SIMCMD_CRASH_DELAY_MS 20 /* long enough for the 200 to leave */
 #define SIMCMD_EXIT_CRASH 3
+#define SIMCMD_HOLDS_MAX 1024    /* /send requests the "hang" mode keeps unanswered */
+#define SIMCMD_MODE_COUNT_MAX 100000
+#define SIMCMD_RECV_TEXT_MAX 4096 /* bytes of UTF-8 in a /sim/receive text */
+#define SIMCMD_PHONE_MIN 8
+#define SIMCMD_PHONE_MAX 15
 
 /* A message accepted by /send whose MESSAGE_SENT waits for typingMs. */
 struct simcmd_send {
@@ -34,6 +39,18 @@ struct simcmd_send {
     struct event *ev;  /* owned */
     char *message_id;  /* owned */
     char wa_id[3 + SIMCMD_WAID_HEX + 1];
+};
+
+/* A /send the "hang" mode never answers. While its connection lives, libevent
+ * owns req; the connection's close callback tells us when that ends. */
+struct simcmd_hold {
+    struct simcmd_hold *prev, *next;
+    struct sim *s;               /* borrowed */
+    struct evhttp_request *req;  /* see above */
+};
+
+static const char *const simcmd_mode_names[SIM_SEND__COUNT] = {
+    "ok", "fail", "fail-retryable", "silent", "error500", "hang",
 };
 
 typedef void simcmd_handler(struct sim *s, struct evhttp_request *req, const char *body, size_t len);
@@ -162,6 +179,35 @@ static const char *simcmd_str(const json_t *v)
     return strlen(p) == json_string_length(v) ? p : NULL;
 }
 
+/* 1 when p is lo..hi ASCII digits. */
+static int simcmd_digits_between(const char *p, size_t lo, size_t hi)
+{
+    size_t n = strlen(p);
+    return n >= lo && n <= hi && simcmd_all_digits(p);
+}
+
+/* 0 when every key of o is in allowed (NULL-terminated); else -1 after
+ * answering 400 with the first unknown one, so a misspelt field is not
+ * silently ignored. */
+static int simcmd_only_fields(struct evhttp_request *req, json_t *o, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        size_t i = 0;
+        while (allowed[i] && strcmp(allowed[i], key) != 0)
+            i++;
+        if (allowed[i])
+            continue;
+        char safe[41], msg[96];
+        simcmd_safe(key, safe, sizeof safe);
+        snprintf(msg, sizeof msg, "unknown field '%s'", safe);
+        simcmd_error(req, 400, "INVALID_REQUEST", msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- /send -------------------------------------------------------------- */
 
 /* Stable across restarts and repeats, so a retried /send gets the same answer. */
@@ -215,6 +261,146 @@ static void simcmd_sent_cb(evutil_socket_t fd, short what, void *arg)
     simcmd_send_free(s, p);
 }
 
+static void simcmd_post_failed(struct sim *s, const char *message_id, int retryable)
+{
+    simq_post(s->q, "MESSAGE_FAILED",
+              json_pack("{s:s, s:s, s:b}", "messageId", message_id, "error",
+                        retryable ? "simulated temporary failure" : "simulated permanent failure", "retryable",
+                        retryable));
+}
+
+static void simcmd_hold_unlink(struct sim *s, struct simcmd_hold *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        s->holds = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    s->nholds--;
+}
+
+/* The connection of a held request goes down: the client gave up, or the
+ * server is being freed at exit. On EOF or timeout libevent detaches an
+ * unanswered request from the dying connection and leaves it to us; one still
+ * attached is freed by the connection right after this returns. */
+static void simcmd_hold_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+    struct simcmd_hold *h = arg;
+    struct sim *s = h->s;
+    if (!evhttp_request_get_connection(h->req))
+        evhttp_request_free(h->req);
+    simcmd_hold_unlink(s, h);
+    free(h);
+}
+
+/* 0 when held; -1 after answering 503 (too many held already). */
+static int simcmd_hold(struct sim *s, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (s->nholds >= SIMCMD_HOLDS_MAX || !evcon) {
+        simcmd_error(req, 503, "BUSY", "too many /send requests held unanswered by send mode hang");
+        return -1;
+    }
+    struct simcmd_hold *h = xcalloc(1, sizeof *h);
+    h->s = s;
+    h->req = req;
+    h->next = s->holds;
+    if (s->holds)
+        s->holds->prev = h;
+    s->holds = h;
+    s->nholds++;
+    /* one request at a time per connection: libevent reads no more from it until answered */
+    evhttp_connection_set_closecb(evcon, simcmd_hold_closed_cb, h);
+    return 0;
+}
+
+/* A /send behaved as send_mode: counts it against /sim/send-mode's count. */
+static void simcmd_mode_used(struct sim *s)
+{
+    if (s->send_mode_left == 0 || --s->send_mode_left > 0)
+        return;
+    if (s->send_mode != SIM_SEND_OK)
+        sim_log("info", "send mode back to ok, count used up previous=%s", simcmd_mode_names[s->send_mode]);
+    s->send_mode = SIM_SEND_OK;
+}
+
+/* The normal path: recorded, answered, MESSAGE_SENT after the typing delay
+ * (none with silent). 0, or -1 after answering an error. */
+static int simcmd_send_accept(struct sim *s, struct evhttp_request *req, const char *id, const char *wa_id,
+                              json_int_t typing, int silent)
+{
+    if (!silent && s->nsends >= SIMCMD_SENDS_MAX) {
+        simcmd_error(req, 503, "BUSY", "too many messages waiting for their typing delay");
+        return -1;
+    }
+    /* durable before the answer: a crash after this still counts it as sent */
+    if (simstore_sent_add(&s->store, id) < 0) {
+        simcmd_error(req, 500, "STORAGE_ERROR", "cannot record the message id");
+        return -1;
+    }
+    if (silent) {
+        /* recorded with no event: a repeat takes the duplicate path, which posts it */
+        simcmd_reply(req, 200, json_pack("{s:b, s:s}", "ok", 1, "waMessageId", wa_id));
+        sim_log("info", "message accepted, MESSAGE_SENT withheld (send mode silent) messageId=%s", id);
+        return 0;
+    }
+    struct simcmd_send *p = xcalloc(1, sizeof *p);
+    p->s = s;
+    p->message_id = xstrdup(id);
+    memcpy(p->wa_id, wa_id, sizeof p->wa_id);
+    p->ev = evtimer_new(s->base, simcmd_sent_cb, p);
+    if (!p->ev)
+        abort();
+    p->next = s->sends;
+    if (s->sends)
+        s->sends->prev = p;
+    s->sends = p;
+    s->nsends++;
+    struct timeval tv = {(time_t)(typing / 1000), (suseconds_t)((typing % 1000) * 1000)};
+    evtimer_add(p->ev, &tv);
+
+    simcmd_reply(req, 200, json_pack("{s:b, s:s}", "ok", 1, "waMessageId", wa_id));
+    sim_log("info", "message accepted messageId=%s typing_ms=%lld", id, (long long)typing);
+    return 0;
+}
+
+/* A new messageId under the current send mode. 0 when the mode applied. */
+static int simcmd_send_by_mode(struct sim *s, struct evhttp_request *req, const char *id, const char *wa_id,
+                               json_int_t typing)
+{
+    switch (s->send_mode) {
+    case SIM_SEND_OK:
+    case SIM_SEND__COUNT:
+        return simcmd_send_accept(s, req, id, wa_id, typing, 0);
+    case SIM_SEND_SILENT:
+        return simcmd_send_accept(s, req, id, wa_id, typing, 1);
+    case SIM_SEND_FAIL:
+    case SIM_SEND_FAIL_RETRYABLE: {
+        int retryable = s->send_mode == SIM_SEND_FAIL_RETRYABLE;
+        /* not recorded: the daemon's retry of this id is a new send */
+        simcmd_reply(req, 200, json_pack("{s:b, s:s}", "ok", 1, "waMessageId", wa_id));
+        simcmd_post_failed(s, id, retryable);
+        sim_log("info", "message failed (send mode %s) messageId=%s retryable=%s",
+                simcmd_mode_names[s->send_mode], id, retryable ? "true" : "false");
+        return 0;
+    }
+    case SIM_SEND_ERROR500:
+        simcmd_error(req, 500, "SIMULATED_ERROR",
+                     "simulated worker error (send mode error500), nothing was sent");
+        sim_log("info", "message refused with 500 (send mode error500) messageId=%s", id);
+        return 0;
+    case SIM_SEND_HANG:
+        if (simcmd_hold(s, req) < 0) {
+            sim_log("warn", "message refused, held requests at the limit messageId=%s held=%zu", id, s->nholds);
+            return -1;
+        }
+        sim_log("info", "message held without an answer (send mode hang) messageId=%s held=%zu", id, s->nholds);
+        return 0;
+    }
+    return -1;
+}
+
 static void simcmd_send(struct sim *s, struct evhttp_request *req, const char *body, size_t len)
 {
     json_t *o = simcmd_body_object(req, body, len, 0);
@@ -263,32 +449,9 @@ static void simcmd_send(struct sim *s, struct evhttp_request *req, const char *b
         sim_log("info", "message repeated, not sent again messageId=%s", id);
         goto out;
     }
-    if (s->nsends >= SIMCMD_SENDS_MAX) {
-        simcmd_error(req, 503, "BUSY", "too many messages waiting for their typing delay");
-        goto out;
-    }
-    /* durable before the answer: a crash after this still counts it as sent */
-    if (simstore_sent_add(&s->store, id) < 0) {
-        simcmd_error(req, 500, "STORAGE_ERROR", "cannot record the message id");
-        goto out;
-    }
-    struct simcmd_send *p = xcalloc(1, sizeof *p);
-    p->s = s;
-    p->message_id = xstrdup(id);
-    memcpy(p->wa_id, wa_id, sizeof p->wa_id);
-    p->ev = evtimer_new(s->base, simcmd_sent_cb, p);
-    if (!p->ev)
-        abort();
-    p->next = s->sends;
-    if (s->sends)
-        s->sends->prev = p;
-    s->sends = p;
-    s->nsends++;
-    struct timeval tv = {(time_t)(typing / 1000), (suseconds_t)((typing % 1000) * 1000)};
-    evtimer_add(p->ev, &tv);
-
-    simcmd_reply(req, 200, json_pack("{s:b, s:s}", "ok", 1, "waMessageId", wa_id));
-    sim_log("info", "message accepted messageId=%s typing_ms=%lld", id, (long long)typing);
+    /* a repeat never reaches this: it is acknowledged above whatever the mode */
+    if (simcmd_send_by_mode(s, req, id, wa_id, typing) == 0)
+        simcmd_mode_used(s);
 out:
     json_decref(o);
 }
@@ -347,11 +510,12 @@ out:
 static void simcmd_health(struct sim *s, struct evhttp_request *req, const char *body, size_t len)
 {
     simcmd_reply(req, 200,
-                 json_pack("{s:b, s:b, s:s, s:b, s:b, s:I, s:b, s:s, s:I}", "ok", 1, "simulator", 1, "sessionId",
-                           s->session_id, "linked", s->linked, "connected", s->connected, "uptimeMs",
-                           (json_int_t)sim_uptime_ms(s), "pinging", !s->silenced, "loginMethod",
-                           s->login_pairing ? "pairing_code" : "qr", "queuedEvents",
-                           (json_int_t)simq_length(s->q)));
+                 json_pack("{s:b, s:b, s:s, s:b, s:b, s:I, s:b, s:s, s:I, s:s, s:I, s:I}", "ok", 1,
+                           "simulator", 1, "sessionId", s->session_id, "linked", s->linked, "connected",
+                           s->connected, "uptimeMs", (json_int_t)sim_uptime_ms(s), "pinging", !s->silenced,
+                           "loginMethod", s->login_pairing ? "pairing_code" : "qr", "queuedEvents",
+                           (json_int_t)simq_length(s->q), "sendMode", simcmd_mode_names[s->send_mode],
+                           "sendModeLeft", (json_int_t)s->send_mode_left, "heldSends", (json_int_t)s->nholds));
 }
 
 /* ---- simulator knobs ---------------------------------------------------- */
@@ -442,6 +606,103 @@ static void simcmd_reconnect(struct sim *s, struct evhttp_request *req, const ch
     simcmd_ok(req);
 }
 
+/* "a contact wrote": MESSAGE_RECEIVED, shaped as the real worker posts it. */
+static void simcmd_receive(struct sim *s, struct evhttp_request *req, const char *body, size_t len)
+{
+    static const char *const fields[] = {"from", "text", "waMessageId", NULL};
+    char wa_gen[4 + 16 + 1];
+    json_t *o = simcmd_body_object(req, body, len, 0);
+    if (!o)
+        return;
+    if (simcmd_only_fields(req, o, fields) < 0)
+        goto out;
+    const char *from = simcmd_str(json_object_get(o, "from"));
+    json_t *jtext = json_object_get(o, "text");
+    const char *text = simcmd_str(jtext);
+    json_t *jwa = json_object_get(o, "waMessageId");
+    const char *wa_id = simcmd_str(jwa);
+
+    if (!from || !simcmd_digits_between(from, SIMCMD_PHONE_MIN, SIMCMD_PHONE_MAX)) {
+        simcmd_error(req, 400, "INVALID_PHONE", "from must be a string of 8-15 digits");
+        goto out;
+    }
+    /* jansson has already refused bytes that are not UTF-8 (400 BAD_JSON) */
+    if (!text || !*text || json_string_length(jtext) > SIMCMD_RECV_TEXT_MAX) {
+        simcmd_error(req, 400, "INVALID_REQUEST",
+                     "text must be a non-empty string of at most 4096 bytes of UTF-8");
+        goto out;
+    }
+    if (jwa && (!wa_id || !simstore_id_valid(wa_id, strlen(wa_id)))) {
+        simcmd_error(req, 400, "INVALID_REQUEST",
+                     "waMessageId must be a string of 1-128 bytes without control characters");
+        goto out;
+    }
+    if (!s->connected) {
+        simcmd_error(req, 409, "NOT_CONNECTED", "the simulated session is not connected");
+        goto out;
+    }
+    if (!wa_id) {
+        char hex[16 + 1];
+        if (hmac_random_hex(hex, 8) < 0)
+            abort(); /* no CSPRNG: nothing sensible to do */
+        for (char *p = hex; *p; p++)
+            if (*p >= 'a' && *p <= 'f')
+                *p = (char)(*p - 'a' + 'A');
+        snprintf(wa_gen, sizeof wa_gen, "SIMR%s", hex);
+        wa_id = wa_gen;
+    }
+    /* the message time in unix ms, as the real worker reports it */
+    json_int_t ts = (json_int_t)util_now_ms();
+    simq_post(s->q, "MESSAGE_RECEIVED",
+              json_pack("{s:s, s:s, s:s, s:I}", "from", from, "text", text, "waMessageId", wa_id, "timestamp",
+                        ts));
+    simcmd_reply(req, 200, json_pack("{s:b, s:s, s:I}", "ok", 1, "waMessageId", wa_id, "timestamp", ts));
+    char safe_id[SIMSTORE_ID_MAX + 1];
+    simcmd_safe(wa_id, safe_id, sizeof safe_id);
+    sim_log("info", "message received posted from=%s waMessageId=%s bytes=%zu", from, safe_id,
+            json_string_length(jtext));
+out:
+    json_decref(o);
+}
+
+/* How the next /send calls that would really send behave (see enum sim_send_mode). */
+static void simcmd_send_mode(struct sim *s, struct evhttp_request *req, const char *body, size_t len)
+{
+    static const char *const fields[] = {"mode", "count", NULL};
+    json_t *o = simcmd_body_object(req, body, len, 0);
+    if (!o)
+        return;
+    if (simcmd_only_fields(req, o, fields) < 0)
+        goto out;
+    const char *mode = simcmd_str(json_object_get(o, "mode"));
+    json_t *jcount = json_object_get(o, "count");
+    int m = 0;
+    while (m < SIM_SEND__COUNT && (!mode || strcmp(mode, simcmd_mode_names[m]) != 0))
+        m++;
+    if (m == SIM_SEND__COUNT) {
+        simcmd_error(req, 400, "INVALID_REQUEST",
+                     "mode must be one of ok, fail, fail-retryable, silent, error500, hang");
+        goto out;
+    }
+    if (jcount && (!json_is_integer(jcount) || json_integer_value(jcount) < 1 ||
+                   json_integer_value(jcount) > SIMCMD_MODE_COUNT_MAX)) {
+        simcmd_error(req, 400, "INVALID_REQUEST",
+                     "count must be an integer in 1..100000 (omit it for until changed)");
+        goto out;
+    }
+    s->send_mode = (enum sim_send_mode)m;
+    s->send_mode_left = jcount ? (long)json_integer_value(jcount) : 0;
+    if (jcount)
+        sim_log("info", "send mode set mode=%s count=%ld", simcmd_mode_names[m], s->send_mode_left);
+    else
+        sim_log("info", "send mode set mode=%s count=until-changed", simcmd_mode_names[m]);
+    /* count null: until changed */
+    json_t *jleft = jcount ? json_integer(s->send_mode_left) : json_null();
+    simcmd_reply(req, 200, json_pack("{s:b, s:s, s:o}", "ok", 1, "mode", simcmd_mode_names[m], "count", jleft));
+out:
+    json_decref(o);
+}
+
 static void simcmd_crash(struct sim *s, struct evhttp_request *req, const char *body, size_t len)
 {
     simcmd_ok(req);
@@ -462,6 +723,8 @@ static const struct simcmd_route simcmd_routes[] = {
     {"/sim/disconnect", EVHTTP_REQ_POST, simcmd_disconnect},
     {"/sim/reconnect", EVHTTP_REQ_POST, simcmd_reconnect},
     {"/sim/crash", EVHTTP_REQ_POST, simcmd_crash},
+    {"/sim/receive", EVHTTP_REQ_POST, simcmd_receive},
+    {"/sim/send-mode", EVHTTP_REQ_POST, simcmd_send_mode},
 };
 
 static void simcmd_dispatch(struct evhttp_request *req, void *arg)
@@ -530,7 +793,16 @@ void simcmd_stop(struct sim *s)
 {
     while (s->sends)
         simcmd_send_free(s, s->sends);
+    if (s->nholds)
+        sim_log("info", "held /send requests dropped unanswered at exit count=%zu", s->nholds);
+    /* closes every connection: each held request's close callback forgets it */
     if (s->http)
         evhttp_free(s->http);
     s->http = NULL;
+    /* a hold whose callback did not run lost its request with its connection */
+    while (s->holds) {
+        struct simcmd_hold *h = s->holds;
+        simcmd_hold_unlink(s, h);
+        free(h);
+    }
 }

@@ -10,7 +10,9 @@ struct sim;
 int simcmd_start(struct sim *s);
 
 /* Frees the server and the sends still waiting for their typing delay (their
- * MESSAGE_SENT is not posted; a retried /send answers "duplicate" and posts it). */
+ * MESSAGE_SENT is not posted; a retried /send answers "duplicate" and posts it),
+ * and closes the connections of /send requests held by send mode "hang"
+ * without an answer. */
 void simcmd_stop(struct sim *s);
 
 #endif
