@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api.h"
@@ -102,6 +103,9 @@ static void send_message(struct http_req *r)
     json_decref(body);
     if (rc < 0) {
         if (res.retry_after_s > 0) {
+            char ra[24];
+            snprintf(ra, sizeof ra, "%ld", res.retry_after_s);
+            http_set_header(r, "Retry-After", ra);
             http_reply_json(r, res.status,
                             json_pack("{s:{s:s,s:s,s:I},s:I}", "error", "code", res.code, "message", res.msg,
                                       "retryAfter", (json_int_t)res.retry_after_s, "retryAfter",
@@ -328,8 +332,14 @@ static void add_suppression(struct http_req *r)
 
 static void delete_suppression(struct http_req *r)
 {
-    char phone[PHONE_MAX];
-    if (util_phone_normalize(http_param(r, 0), phone, sizeof phone) < 0) {
+    char phone[PHONE_MAX], raw[40];
+    const char *p = http_param(r, 0);
+    /* a client that encodes the '+' sends %2B */
+    if (strncasecmp(p, "%2B", 3) == 0) {
+        snprintf(raw, sizeof raw, "+%.30s", p + 3);
+        p = raw;
+    }
+    if (util_phone_normalize(p, phone, sizeof phone) < 0) {
         http_reply_error(r, 400, "INVALID_PHONE", "phone must be 8 to 15 digits with an optional leading +");
         return;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "optout.h"
 #include "pacing.h"
 #include "util.h"
 
@@ -414,6 +415,12 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 {
     struct pacing_config pc;
     if (config_pacing(c, &pc, err, errlen) < 0)
+        return -1;
+    char *words[OPTOUT_MAX];
+    int nwords = 0, bad = optout_parse(c->opt_out_words, words, OPTOUT_MAX, &nwords, err, errlen) < 0;
+    for (int i = 0; i < nwords; i++)
+        free(words[i]);
+    if (bad)
         return -1;
     if (c->trust_hot_days < c->trust_warm_days) {
         snprintf(err, errlen, "config: TRUST_HOT_DAYS (%ld) is less than TRUST_WARM_DAYS (%ld)",

@@ -13,6 +13,7 @@
 #include "dsched.h"
 #include "hmac.h"
 #include "log.h"
+#include "optout.h"
 #include "pacing.h"
 #include "session.h"
 #include "store.h"
@@ -27,7 +28,6 @@
 #define SWEEP_MAX 1000
 #define ASKS_MAX 10           /* POST /send tries of one dispatch that got no verdict */
 #define ASK_BACKOFF_MAX_MS 300000
-#define OPT_OUT_MAX 32
 
 /* A message handed to its worker and not yet settled. One per session at most. */
 struct inflight {
@@ -55,7 +55,7 @@ static struct pacing_config pcfg;
 static struct dsched *sched;
 static struct event *tick_ev, *sweep_ev;
 static struct message *scratch; /* one record for the loop's reads; never held across calls */
-static char *opt_words[OPT_OUT_MAX];
+static char *opt_words[OPTOUT_MAX];
 static int nopt_words;
 static unsigned next_gen;
 
@@ -195,7 +195,12 @@ static void send_reply(const struct httpc_response *res, void *arg)
     free(c);
     f->waiting = 0;
     if (res->status >= 200 && res->status < 300) {
-        /* taken: MESSAGE_SENT or MESSAGE_FAILED follows; if neither does, ask again */
+        /* taken: MESSAGE_SENT or MESSAGE_FAILED follows; if neither does, ask again (a
+         * worker that has sent it answers with MESSAGE_SENT, never a second send) */
+        if (f->asks >= ASKS_MAX) {
+            give_up(f, "the worker took the message but never reported whether it was sent");
+            return;
+        }
         ask_later(f, cfg->send_confirm_ms + f->typing_ms);
         return;
     }
@@ -506,30 +511,6 @@ static int on_failed(struct session *s, const struct wevent *ev, int64_t now)
     return 0;
 }
 
-/* the text as one opt-out word: trimmed of spaces and ASCII punctuation, ASCII letters
- * in upper case; 1 when it is one of OPT_OUT_WORDS */
-static int is_opt_out(const char *text)
-{
-    const char *a = text, *b = text + strlen(text);
-    while (a < b && (isspace((unsigned char)*a) || ispunct((unsigned char)*a)))
-        a++;
-    while (b > a && (isspace((unsigned char)b[-1]) || ispunct((unsigned char)b[-1])))
-        b--;
-    size_t n = (size_t)(b - a);
-    if (n == 0 || n > 64)
-        return 0;
-    for (int i = 0; i < nopt_words; i++) {
-        if (strlen(opt_words[i]) != n)
-            continue;
-        size_t k = 0;
-        while (k < n && toupper((unsigned char)a[k]) == toupper((unsigned char)opt_words[i][k]))
-            k++;
-        if (k == n)
-            return 1;
-    }
-    return 0;
-}
-
 static int on_received(struct session *s, const struct wevent *ev, int64_t now)
 {
     struct inbound *in = xcalloc(1, sizeof *in);
@@ -556,7 +537,7 @@ static int on_received(struct session *s, const struct wevent *ev, int64_t now)
         goto out;
     }
     store_affinity_set(s->tenant_id, in->from, s->id, now);
-    if (is_opt_out(in->text)) {
+    if (optout_match(in->text, opt_words, nopt_words)) {
         char why[128];
         snprintf(why, sizeof why, "opt-out word received by %s", s->name);
         if (store_suppression_add(s->tenant_id, in->from, why) == STORE_OK)
@@ -601,6 +582,7 @@ struct pick {
     int64_t tenant_id, now;
     struct session *best;
     int64_t best_room;
+    int best_load;
     int connected;
 };
 
@@ -610,10 +592,14 @@ static void pick_cb(struct session *s, void *arg)
     if (s->tenant_id != p->tenant_id || s->status != SS_CONNECTED)
         return;
     p->connected++;
-    int64_t room = room_today(s, entry(s, p->now), p->now);
-    if (!p->best || room > p->best_room) {
+    struct dsched_sess *e = entry(s, p->now);
+    int64_t room = room_today(s, e, p->now);
+    int load = e->queued + e->inflight;
+    /* the most room left today; among equals (no daily cap) the shortest queue */
+    if (!p->best || room > p->best_room || (room == p->best_room && load < p->best_load)) {
         p->best = s;
         p->best_room = room;
+        p->best_load = load;
     }
 }
 
@@ -641,10 +627,12 @@ static struct session *choose(int64_t tenant_id, const struct send_req *rq, int6
     int64_t sid;
     if (store_affinity_get(tenant_id, rq->to, &sid) == STORE_OK) {
         struct session *s = session_get(sid);
-        if (s && s->tenant_id == tenant_id && room_today(s, entry(s, now), now) > 0)
+        /* SPEC §4.2: the connected session that last talked to them; one that is down
+         * would hold the message while another could send it */
+        if (s && s->tenant_id == tenant_id && s->status == SS_CONNECTED && room_today(s, entry(s, now), now) > 0)
             return s;
     }
-    struct pick p = {tenant_id, now, NULL, 0, 0};
+    struct pick p = {tenant_id, now, NULL, 0, 0, 0};
     session_each(pick_cb, &p);
     if (!p.best) {
         result_error(out, 503, "NO_SESSION_AVAILABLE", "no connected session can take the message; "
@@ -877,37 +865,11 @@ static void load_session(struct session *s, void *arg)
         ask(f); /* a message left `sending` by the last run: the same messageId again */
 }
 
-static int parse_opt_words(const char *list, char *err, size_t errlen)
-{
-    const char *p = list;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        while (n && isspace((unsigned char)*p)) {
-            p++;
-            n--;
-        }
-        while (n && isspace((unsigned char)p[n - 1]))
-            n--;
-        if (n) {
-            if (nopt_words == OPT_OUT_MAX || n > 64) {
-                snprintf(err, errlen, "config: OPT_OUT_WORDS holds at most %d words of at most 64 bytes", OPT_OUT_MAX);
-                return -1;
-            }
-            opt_words[nopt_words++] = xstrndup(p, n);
-        }
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return 0;
-}
-
 int dispatch_init(struct event_base *base, const struct config *c, char *err, size_t errlen)
 {
     evbase = base;
     cfg = c;
-    if (config_pacing(c, &pcfg, err, errlen) < 0 || parse_opt_words(c->opt_out_words, err, errlen) < 0)
+    if (config_pacing(c, &pcfg, err, errlen) < 0 || optout_parse(c->opt_out_words, opt_words, OPTOUT_MAX, &nopt_words, err, errlen) < 0)
         return -1;
     sched = dsched_new(&pcfg);
     scratch = xmalloc(sizeof *scratch);

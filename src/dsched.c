@@ -190,10 +190,9 @@ void dsched_update(struct dsched *d, struct dsched_sess *s, int64_t now)
         heap_remove(d, s);
         return;
     }
-    int64_t due = pacing_next_send(dsched_profile(d, s), &s->pace, now);
-    if (s->hold_until > due)
-        due = s->hold_until;
-    heap_put(d, s, due);
+    /* the rules are asked from the end of the hold: a hold can end outside active hours */
+    int64_t from = s->hold_until > now ? s->hold_until : now;
+    heap_put(d, s, pacing_next_send(dsched_profile(d, s), &s->pace, from));
 }
 
 int64_t dsched_next_due(const struct dsched *d)

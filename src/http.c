@@ -169,6 +169,11 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
     store_after_commit(send_now, r);
 }
 
+void http_set_header(struct http_req *r, const char *name, const char *value)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+}
+
 static void free_dumped(const void *data, size_t len, void *arg) { free(arg); }
 
 void http_reply_json(struct http_req *r, int status, json_t *body)

@@ -62,6 +62,9 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
 void http_reply_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* adds a header to the answer to come (before one of the replies); both copied */
+void http_set_header(struct http_req *r, const char *name, const char *value);
+
 /* SHA-256 hex of an API key, as stored. out holds 65 bytes. */
 void http_key_hash(const char *key, char *out);
 

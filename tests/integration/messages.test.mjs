@@ -127,6 +127,7 @@ test('DAILY_LIMIT counts sent plus queued; the same idempotencyKey answers once'
     assert.equal(over.status, 429, over.text);
     assert.equal(over.json.error.code, 'DAILY_LIMIT');
     assert.ok(over.json.retryAfter > 0 && over.json.retryAfter <= 86400, `retryAfter ${over.json.retryAfter}`);
+    assert.equal(over.headers.get('retry-after'), String(over.json.retryAfter));
     // a repeat of a key that was accepted still answers, even at the limit
     const rep = await d.post('/api/v1/send', { to: '972500000001', message: 'a', sessionId: id, idempotencyKey: 'order-1' });
     assert.equal(rep.json.messageId, a.json.messageId);
@@ -169,11 +170,27 @@ test('opt-out words suppress the sender; incoming texts reach the inbox and set 
     assert.equal(r.json.error.code, 'OPTED_OUT');
     assert.equal((await d.post('/api/v1/send', { to: '972500000013', message: 'ok' })).status, 202);
     // removing the suppression allows sending again
-    assert.equal((await d.del('/api/v1/suppressions/972500000011')).status, 200);
+    assert.equal((await d.del('/api/v1/suppressions/%2B972500000011')).status, 200);
     assert.equal((await d.del('/api/v1/suppressions/972500000011')).status, 404);
     assert.equal((await d.post('/api/v1/send', { to: '+972500000011', message: 'welcome back' })).status, 202);
     assert.equal((await d.post('/api/v1/suppressions', { phone: '+972500000099' })).status, 201);
     assert.equal((await d.post('/api/v1/send', { to: '972500000099', message: 'x' })).status, 403);
+  });
+});
+
+test('without a sessionId and no daily cap, messages spread over the connected sessions', async () => {
+  await withDaemon({ TYPING_MIN_MS: '300', TYPING_MAX_MS: '300' }, async (d) => {
+    const a = await linked(d, '+972501110012');
+    const b = await linked(d, '+972501110013');
+    const ids = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await d.post('/api/v1/send', { to: `97250000006${i}`, message: `spread ${i}` });
+      assert.equal(r.status, 202);
+      ids.push(r.json.messageId);
+    }
+    const by = { [a]: 0, [b]: 0 };
+    for (const id of ids) by[(await waitMsg(d, id, 'sent')).sessionId]++;
+    assert.ok(by[a] >= 2 && by[b] >= 2, `spread ${JSON.stringify(by)}`);
   });
 });
 
