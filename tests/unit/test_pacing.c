@@ -130,14 +130,14 @@ static void test_default_config(void)
     memset(&c, 0x5a, sizeof c);
     pacing_config_default(&c);
     static const int want[PACING__LEVELS][6] = {
-        {20, 5, 5000, 3000, 9 * 60, 21 * 60},    /* cold: 5-8 s, 09:00-21:00 */
-        {100, 15, 3000, 2000, 8 * 60, 22 * 60},  /* warm: 3-5 s, 08:00-22:00 */
-        {500, 30, 2000, 2000, 7 * 60, 23 * 60},  /* hot: 2-4 s, 07:00-23:00 */
+        {20, 5, 5000, 3000, 9 * 60, 21 * 60},   /* cold: 5-8 s, 09:00-21:00 */
+        {100, 15, 3000, 2000, 8 * 60, 22 * 60}, /* warm: 3-5 s, 08:00-22:00 */
+        {500, 30, 2000, 2000, 7 * 60, 23 * 60}, /* hot: 2-4 s, 07:00-23:00 */
     };
     for (int l = 0; l < PACING__LEVELS; l++) {
         const struct pacing_profile *p = &c.level[l];
-        int got[6] = {p->per_day, p->per_minute, p->gap_base_ms, p->gap_jitter_ms, p->open_min,
-                      p->close_min};
+        int got[6] = {p->per_day,       p->per_minute, p->gap_base_ms,
+                      p->gap_jitter_ms, p->open_min,   p->close_min};
         int same = memcmp(got, want[l], sizeof got) == 0;
         CHECK(same, "default %s profile is the SPEC 4.2 row", pacing_level_name(l));
     }
@@ -182,7 +182,8 @@ static void test_levels(void)
 
     /* account age, not local calendar days: the same ages in a zone far from UTC */
     zone("Pacific/Kiritimati");
-    CHECK_EQ_INT(pacing_level_for(&c, T0, T0 + 3 * DAY - 1), PACING_COLD, "+14: cold at 3 d - 1 ms");
+    CHECK_EQ_INT(pacing_level_for(&c, T0, T0 + 3 * DAY - 1), PACING_COLD,
+                 "+14: cold at 3 d - 1 ms");
     CHECK_EQ_INT(pacing_level_for(&c, T0, T0 + 3 * DAY), PACING_WARM, "+14: warm at 3 d");
     zone("UTC");
 
@@ -191,10 +192,12 @@ static void test_levels(void)
     c.hot_after_days = 2;
     CHECK_EQ_INT(pacing_level_for(&c, T0, T0 + DAY - 1), PACING_COLD, "custom: cold before day 1");
     CHECK_EQ_INT(pacing_level_for(&c, T0, T0 + DAY), PACING_WARM, "custom: warm at day 1");
-    CHECK_EQ_INT(pacing_level_for(&c, T0, T0 + 2 * DAY - 1), PACING_WARM, "custom: warm before day 2");
+    CHECK_EQ_INT(pacing_level_for(&c, T0, T0 + 2 * DAY - 1), PACING_WARM,
+                 "custom: warm before day 2");
     CHECK_EQ_INT(pacing_level_for(&c, T0, T0 + 2 * DAY), PACING_HOT, "custom: hot at day 2");
     c.warm_after_days = 0;
-    CHECK_EQ_INT(pacing_level_for(&c, T0, T0), PACING_WARM, "custom: warm from the start at 0 days");
+    CHECK_EQ_INT(pacing_level_for(&c, T0, T0), PACING_WARM,
+                 "custom: warm from the start at 0 days");
     CHECK_EQ_INT(pacing_level_for(&c, 0, T0), PACING_COLD, "custom: never connected is still cold");
 
     /* the level never goes down as the account ages */
@@ -207,7 +210,8 @@ static void test_levels(void)
         changes += l != prev;
         prev = l;
     }
-    CHECK(mono && changes == 2, "hour by hour over 20 days: never down, changes twice (%d)", changes);
+    CHECK(mono && changes == 2, "hour by hour over 20 days: never down, changes twice (%d)",
+          changes);
 }
 
 static void test_level_names(void)
@@ -251,8 +255,7 @@ static void test_profile_parse_good(void)
         int rc = pacing_profile_parse(t[i].text, &p, err, sizeof err);
         CHECK_EQ_INT(rc, 0, "parses '%s'%s%s", t[i].text, rc ? ": " : "", err);
         int same = rc == 0 && p.per_day == t[i].want.per_day &&
-                   p.per_minute == t[i].want.per_minute &&
-                   p.gap_base_ms == t[i].want.gap_base_ms &&
+                   p.per_minute == t[i].want.per_minute && p.gap_base_ms == t[i].want.gap_base_ms &&
                    p.gap_jitter_ms == t[i].want.gap_jitter_ms && p.open_min == t[i].want.open_min &&
                    p.close_min == t[i].want.close_min;
         CHECK(same, "'%s' -> %d,%d,%d,%d open %d close %d (got %d,%d,%d,%d open %d close %d)",
@@ -318,8 +321,9 @@ static void test_profile_parse_bad(void)
 static void test_profile_roundtrip(void)
 {
     static const char *const canon[] = {
-        "20,5,5000,3000,09:00-21:00", "0,0,0,0,00:00-24:00",       "10,3,1000,500,22:00-06:00",
-        "1,64,3600000,0,09:30-17:45", "5,5,5,5,09:00-24:00",       "5,5,5,5,23:59-00:01",
+        "20,5,5000,3000,09:00-21:00", "0,0,0,0,00:00-24:00",
+        "10,3,1000,500,22:00-06:00",  "1,64,3600000,0,09:30-17:45",
+        "5,5,5,5,09:00-24:00",        "5,5,5,5,23:59-00:01",
         "5,5,5,5,00:00-09:00",        "1000000,0,0,3600000,12:00-12:00",
     };
     for (size_t i = 0; i < sizeof canon / sizeof canon[0]; i++) {
@@ -336,9 +340,15 @@ static void test_profile_roundtrip(void)
     int ok = 0, n = 2000;
     char first_bad[128] = "";
     for (int i = 0; i < n; i++) {
-        struct pacing_profile p = prof(rand() % 1000001, rand() % 65, rand() % 3600001,
-                                       rand() % 3600001, rand() % MIN_PER_DAY,
-                                       rand() % MIN_PER_DAY);
+        struct pacing_profile p;
+        p.per_day = rand() % 1000001;
+        p.per_minute = rand() % 65;
+        p.gap_base_ms = rand() % 3600001;
+        p.gap_jitter_ms = rand() % 3600001;
+        p.open_min = rand() % MIN_PER_DAY;
+        p.close_min = rand() % MIN_PER_DAY;
+        if (i % 13 == 0)
+            p.open_min = 0;
         if (i % 7 == 0)
             p.close_min = p.open_min; /* always open, written from any hour */
         if (i % 11 == 0)
@@ -348,11 +358,13 @@ static void test_profile_roundtrip(void)
         struct pacing_profile q;
         memset(&q, 0, sizeof q);
         int rc = pacing_profile_parse(out, &q, err, sizeof err);
+        /* 00:00-24:00 and open == close both mean always open */
+        int p_always = p.open_min == p.close_min || (p.open_min == 0 && p.close_min == MIN_PER_DAY);
+        int q_always = q.open_min == q.close_min || (q.open_min == 0 && q.close_min == MIN_PER_DAY);
         int same = rc == 0 && q.per_day == p.per_day && q.per_minute == p.per_minute &&
                    q.gap_base_ms == p.gap_base_ms && q.gap_jitter_ms == p.gap_jitter_ms &&
-                   (q.open_min == q.close_min) == (p.open_min == p.close_min) &&
-                   (p.open_min == p.close_min ||
-                    (q.open_min == p.open_min && q.close_min == p.close_min));
+                   q_always == p_always &&
+                   (p_always || (q.open_min == p.open_min && q.close_min == p.close_min));
         if (same)
             ok++;
         else if (!first_bad[0])
@@ -375,30 +387,42 @@ static void test_window_utc(void)
     zone("UTC");
     struct pacing_profile day = prof(0, 0, 0, 0, 9 * 60, 21 * 60);
     int64_t d = U(2024, 6, 5, 0, 0);
-    CHECK_EQ_INT(pacing_window_open(&day, d + 8 * HOUR), d + 9 * HOUR, "09-21: 08:00 waits for 09:00");
-    CHECK_EQ_INT(pacing_window_open(&day, d + 9 * HOUR - 1), d + 9 * HOUR, "09-21: 08:59:59.999 waits");
+    CHECK_EQ_INT(pacing_window_open(&day, d + 8 * HOUR), d + 9 * HOUR,
+                 "09-21: 08:00 waits for 09:00");
+    CHECK_EQ_INT(pacing_window_open(&day, d + 9 * HOUR - 1), d + 9 * HOUR,
+                 "09-21: 08:59:59.999 waits");
     CHECK_EQ_INT(pacing_window_open(&day, d + 9 * HOUR), d + 9 * HOUR, "09-21: 09:00 is open");
-    CHECK_EQ_INT(pacing_window_open(&day, d + 21 * HOUR - 1), d + 21 * HOUR - 1, "09-21: 20:59:59.999 is open");
-    CHECK_EQ_INT(pacing_window_open(&day, d + 21 * HOUR), d + DAY + 9 * HOUR, "09-21: 21:00 waits for tomorrow 09:00");
-    CHECK_EQ_INT(pacing_window_open(&day, d + 23 * HOUR + 59 * MIN), d + DAY + 9 * HOUR, "09-21: 23:59 waits for tomorrow");
+    CHECK_EQ_INT(pacing_window_open(&day, d + 21 * HOUR - 1), d + 21 * HOUR - 1,
+                 "09-21: 20:59:59.999 is open");
+    CHECK_EQ_INT(pacing_window_open(&day, d + 21 * HOUR), d + DAY + 9 * HOUR,
+                 "09-21: 21:00 waits for tomorrow 09:00");
+    CHECK_EQ_INT(pacing_window_open(&day, d + 23 * HOUR + 59 * MIN), d + DAY + 9 * HOUR,
+                 "09-21: 23:59 waits for tomorrow");
     CHECK_EQ_INT(pacing_window_open(&day, d), d + 9 * HOUR, "09-21: midnight waits for 09:00");
 
     /* 22:00-06:00 crosses midnight */
     struct pacing_profile night;
     char err[256];
-    CHECK_EQ_INT(pacing_profile_parse("0,0,0,0,22:00-06:00", &night, err, sizeof err), 0, "parse 22:00-06:00");
-    CHECK_EQ_INT(pacing_window_open(&night, d + 21 * HOUR + 59 * MIN), d + 22 * HOUR, "22-06: 21:59 waits for 22:00");
+    CHECK_EQ_INT(pacing_profile_parse("0,0,0,0,22:00-06:00", &night, err, sizeof err), 0,
+                 "parse 22:00-06:00");
+    CHECK_EQ_INT(pacing_window_open(&night, d + 21 * HOUR + 59 * MIN), d + 22 * HOUR,
+                 "22-06: 21:59 waits for 22:00");
     CHECK_EQ_INT(pacing_window_open(&night, d + 22 * HOUR), d + 22 * HOUR, "22-06: 22:00 is open");
-    CHECK_EQ_INT(pacing_window_open(&night, d + 23 * HOUR + 59 * MIN + 59 * SEC), d + 23 * HOUR + 59 * MIN + 59 * SEC, "22-06: 23:59:59 is open");
+    CHECK_EQ_INT(pacing_window_open(&night, d + 23 * HOUR + 59 * MIN + 59 * SEC),
+                 d + 23 * HOUR + 59 * MIN + 59 * SEC, "22-06: 23:59:59 is open");
     CHECK_EQ_INT(pacing_window_open(&night, d), d, "22-06: midnight is open");
     CHECK_EQ_INT(pacing_window_open(&night, d + 3 * HOUR), d + 3 * HOUR, "22-06: 03:00 is open");
-    CHECK_EQ_INT(pacing_window_open(&night, d + 6 * HOUR - 1), d + 6 * HOUR - 1, "22-06: 05:59:59.999 is open");
-    CHECK_EQ_INT(pacing_window_open(&night, d + 6 * HOUR), d + 22 * HOUR, "22-06: 06:00 waits for 22:00 the same day");
-    CHECK_EQ_INT(pacing_window_open(&night, d + 12 * HOUR), d + 22 * HOUR, "22-06: noon waits for 22:00");
+    CHECK_EQ_INT(pacing_window_open(&night, d + 6 * HOUR - 1), d + 6 * HOUR - 1,
+                 "22-06: 05:59:59.999 is open");
+    CHECK_EQ_INT(pacing_window_open(&night, d + 6 * HOUR), d + 22 * HOUR,
+                 "22-06: 06:00 waits for 22:00 the same day");
+    CHECK_EQ_INT(pacing_window_open(&night, d + 12 * HOUR), d + 22 * HOUR,
+                 "22-06: noon waits for 22:00");
 
     /* 00:00-24:00 is always open */
     struct pacing_profile always;
-    CHECK_EQ_INT(pacing_profile_parse("0,0,0,0,00:00-24:00", &always, err, sizeof err), 0, "parse 00:00-24:00");
+    CHECK_EQ_INT(pacing_profile_parse("0,0,0,0,00:00-24:00", &always, err, sizeof err), 0,
+                 "parse 00:00-24:00");
     int open_all = 1;
     for (int64_t t = d; t < d + 2 * DAY; t += 7 * MIN + 13 * SEC)
         open_all &= pacing_window_open(&always, t) == t;
@@ -406,15 +430,20 @@ static void test_window_utc(void)
 
     /* 09:00-24:00: open to the end of the day */
     struct pacing_profile late = prof(0, 0, 0, 0, 9 * 60, MIN_PER_DAY);
-    CHECK_EQ_INT(pacing_window_open(&late, d + 23 * HOUR + 59 * MIN), d + 23 * HOUR + 59 * MIN, "09-24: 23:59 is open");
-    CHECK_EQ_INT(pacing_window_open(&late, d + DAY), d + DAY + 9 * HOUR, "09-24: midnight waits for 09:00");
+    CHECK_EQ_INT(pacing_window_open(&late, d + 23 * HOUR + 59 * MIN), d + 23 * HOUR + 59 * MIN,
+                 "09-24: 23:59 is open");
+    CHECK_EQ_INT(pacing_window_open(&late, d + DAY), d + DAY + 9 * HOUR,
+                 "09-24: midnight waits for 09:00");
 
     /* property: the answer is >= t, inside, and nothing between t and it is inside */
     srand(77);
     int ok = 1;
     for (int i = 0; i < 3000 && ok; i++) {
-        struct pacing_profile p = prof(0, 0, 0, 0, rand() % MIN_PER_DAY, rand() % MIN_PER_DAY);
-        int64_t t = d + (int64_t)(rand() % (3 * 24 * 60)) * MIN + rand() % MIN;
+        struct pacing_profile p = prof(0, 0, 0, 0, 0, 0);
+        p.open_min = rand() % MIN_PER_DAY;
+        p.close_min = rand() % MIN_PER_DAY;
+        int64_t t = d + (int64_t)(rand() % (3 * 24 * 60)) * MIN;
+        t += rand() % MIN;
         int64_t w = pacing_window_open(&p, t);
         ok &= w >= t && in_hours(&p, w);
         for (int64_t x = w - MIN; x >= t && ok; x -= MIN)
@@ -430,13 +459,18 @@ static void test_far_zones(void)
     struct pacing_profile cold = prof(20, 5, 5000, 3000, 9 * 60, 21 * 60);
 
     zone("Pacific/Kiritimati"); /* UTC+14 all year */
-    CHECK_EQ_INT(pacing_local_day(U(2024, 6, 1, 9, 59)), civil_day(2024, 6, 1), "+14: UTC 09:59 is still June 1");
-    CHECK_EQ_INT(pacing_local_day(U(2024, 6, 1, 10, 0)), civil_day(2024, 6, 2), "+14: UTC 10:00 is June 2");
-    CHECK_EQ_INT(pacing_local_day(U(2024, 5, 31, 23, 0)), civil_day(2024, 6, 1), "+14: UTC May 31 23:00 is June 1");
-    CHECK_EQ_INT(pacing_next_midnight(U(2024, 6, 1, 0, 0)), U(2024, 6, 1, 10, 0), "+14: next midnight is UTC 10:00");
-    CHECK_EQ_INT(pacing_next_midnight(U(2024, 6, 1, 10, 0)), U(2024, 6, 2, 10, 0), "+14: at midnight, the next one a day on");
-    CHECK_EQ_INT(pacing_window_open(&cold, L(2024, 6, 1, 21, 30, 14 * 60)), L(2024, 6, 2, 9, 0, 14 * 60),
-                 "+14: 21:30 local waits for 09:00 local");
+    CHECK_EQ_INT(pacing_local_day(U(2024, 6, 1, 9, 59)), civil_day(2024, 6, 1),
+                 "+14: UTC 09:59 is still June 1");
+    CHECK_EQ_INT(pacing_local_day(U(2024, 6, 1, 10, 0)), civil_day(2024, 6, 2),
+                 "+14: UTC 10:00 is June 2");
+    CHECK_EQ_INT(pacing_local_day(U(2024, 5, 31, 23, 0)), civil_day(2024, 6, 1),
+                 "+14: UTC May 31 23:00 is June 1");
+    CHECK_EQ_INT(pacing_next_midnight(U(2024, 6, 1, 0, 0)), U(2024, 6, 1, 10, 0),
+                 "+14: next midnight is UTC 10:00");
+    CHECK_EQ_INT(pacing_next_midnight(U(2024, 6, 1, 10, 0)), U(2024, 6, 2, 10, 0),
+                 "+14: at midnight, the next one a day on");
+    CHECK_EQ_INT(pacing_window_open(&cold, L(2024, 6, 1, 21, 30, 14 * 60)),
+                 L(2024, 6, 2, 9, 0, 14 * 60), "+14: 21:30 local waits for 09:00 local");
     CHECK_EQ_INT(pacing_window_open(&cold, U(2024, 6, 1, 7, 30)), U(2024, 6, 1, 19, 0),
                  "+14: in UTC terms, 07:30 waits for 19:00 the same UTC day");
     CHECK_EQ_INT(pacing_window_open(&cold, U(2024, 5, 31, 19, 0)), U(2024, 5, 31, 19, 0),
@@ -454,25 +488,33 @@ static void test_far_zones(void)
     }
     int64_t last = t;
     CHECK_EQ_INT(pacing_sent_on(&st, last), 20, "+14: 20 sent today");
-    CHECK_EQ_INT(pacing_sent_on(&st, U(2024, 6, 1, 9, 59)), 20, "+14: still 20 at UTC 09:59 (23:59 local)");
-    CHECK_EQ_INT(pacing_sent_on(&st, U(2024, 6, 1, 10, 0)), 0, "+14: 0 at UTC 10:00 (local midnight)");
-    CHECK_EQ_INT(pacing_room_today(&cold, &st, 0, U(2024, 6, 1, 9, 59)), 0, "+14: no room before local midnight");
-    CHECK_EQ_INT(pacing_room_today(&cold, &st, 0, U(2024, 6, 1, 10, 0)), 20, "+14: full room after local midnight");
-    CHECK_EQ_INT(pacing_next_send(&cold, &st, last), L(2024, 6, 2, 9, 0, 14 * 60), "+14: capped, next send is 09:00 local tomorrow");
+    CHECK_EQ_INT(pacing_sent_on(&st, U(2024, 6, 1, 9, 59)), 20,
+                 "+14: still 20 at UTC 09:59 (23:59 local)");
+    CHECK_EQ_INT(pacing_sent_on(&st, U(2024, 6, 1, 10, 0)), 0,
+                 "+14: 0 at UTC 10:00 (local midnight)");
+    CHECK_EQ_INT(pacing_room_today(&cold, &st, 0, U(2024, 6, 1, 9, 59)), 0,
+                 "+14: no room before local midnight");
+    CHECK_EQ_INT(pacing_room_today(&cold, &st, 0, U(2024, 6, 1, 10, 0)), 20,
+                 "+14: full room after local midnight");
+    CHECK_EQ_INT(pacing_next_send(&cold, &st, last), L(2024, 6, 2, 9, 0, 14 * 60),
+                 "+14: capped, next send is 09:00 local tomorrow");
 
     zone("Pacific/Pago_Pago"); /* UTC-11 all year */
-    CHECK_EQ_INT(pacing_local_day(U(2024, 6, 1, 10, 59)), civil_day(2024, 5, 31), "-11: UTC 10:59 is still May 31");
-    CHECK_EQ_INT(pacing_local_day(U(2024, 6, 1, 11, 0)), civil_day(2024, 6, 1), "-11: UTC 11:00 is June 1");
-    CHECK_EQ_INT(pacing_next_midnight(U(2024, 6, 1, 0, 0)), U(2024, 6, 1, 11, 0), "-11: next midnight is UTC 11:00");
+    CHECK_EQ_INT(pacing_local_day(U(2024, 6, 1, 10, 59)), civil_day(2024, 5, 31),
+                 "-11: UTC 10:59 is still May 31");
+    CHECK_EQ_INT(pacing_local_day(U(2024, 6, 1, 11, 0)), civil_day(2024, 6, 1),
+                 "-11: UTC 11:00 is June 1");
+    CHECK_EQ_INT(pacing_next_midnight(U(2024, 6, 1, 0, 0)), U(2024, 6, 1, 11, 0),
+                 "-11: next midnight is UTC 11:00");
     CHECK_EQ_INT(pacing_window_open(&cold, U(2024, 6, 1, 12, 0)), U(2024, 6, 1, 20, 0),
                  "-11: UTC 12:00 (01:00 local) waits for UTC 20:00 (09:00 local)");
     CHECK_EQ_INT(pacing_window_open(&cold, U(2024, 6, 2, 8, 0)), U(2024, 6, 2, 20, 0),
                  "-11: UTC 08:00 (21:00 local) waits for the next local 09:00");
     struct pacing_profile night = prof(3, 0, 0, 0, 22 * 60, 6 * 60);
-    CHECK_EQ_INT(pacing_window_open(&night, L(2024, 6, 1, 21, 0, -11 * 60)), L(2024, 6, 1, 22, 0, -11 * 60),
-                 "-11: 22-06 opens at 22:00 local");
-    CHECK_EQ_INT(pacing_window_open(&night, L(2024, 6, 2, 5, 0, -11 * 60)), L(2024, 6, 2, 5, 0, -11 * 60),
-                 "-11: 22-06 is open at 05:00 local");
+    CHECK_EQ_INT(pacing_window_open(&night, L(2024, 6, 1, 21, 0, -11 * 60)),
+                 L(2024, 6, 1, 22, 0, -11 * 60), "-11: 22-06 opens at 22:00 local");
+    CHECK_EQ_INT(pacing_window_open(&night, L(2024, 6, 2, 5, 0, -11 * 60)),
+                 L(2024, 6, 2, 5, 0, -11 * 60), "-11: 22-06 is open at 05:00 local");
     /* a night window spans two local days: the cap of each day is its own */
     memset(&st, 0, sizeof st);
     t = L(2024, 6, 1, 22, 0, -11 * 60);
@@ -502,7 +544,8 @@ static void test_far_zones(void)
     zone("Asia/Kolkata"); /* +05:30: half-hour offset */
     CHECK_EQ_INT(pacing_window_open(&cold, U(2024, 6, 1, 3, 0)), U(2024, 6, 1, 3, 30),
                  "+05:30: UTC 03:00 (08:30 local) waits for UTC 03:30");
-    CHECK_EQ_INT(pacing_next_midnight(U(2024, 6, 1, 12, 0)), U(2024, 6, 1, 18, 30), "+05:30: midnight is UTC 18:30");
+    CHECK_EQ_INT(pacing_next_midnight(U(2024, 6, 1, 12, 0)), U(2024, 6, 1, 18, 30),
+                 "+05:30: midnight is UTC 18:30");
     zone("UTC");
 }
 
@@ -518,19 +561,23 @@ static void test_dst(void)
     CHECK_EQ_INT(m29, L(2024, 3, 29, 0, 0, 120), "Jerusalem: midnight starting Mar 29 (IST)");
     CHECK_EQ_INT(m30, L(2024, 3, 30, 0, 0, 180), "Jerusalem: midnight starting Mar 30 (IDT)");
     CHECK_EQ_INT(m30 - m29, 23 * HOUR, "Jerusalem: Mar 29 is 23 h long");
-    CHECK_EQ_INT(pacing_next_midnight(L(2024, 10, 27, 12, 0, 120)) - pacing_next_midnight(L(2024, 10, 26, 12, 0, 180)),
+    CHECK_EQ_INT(pacing_next_midnight(L(2024, 10, 27, 12, 0, 120)) -
+                     pacing_next_midnight(L(2024, 10, 26, 12, 0, 180)),
                  25 * HOUR, "Jerusalem: Oct 27 is 25 h long");
-    CHECK_EQ_INT(pacing_local_day(L(2024, 3, 29, 1, 59, 120)), civil_day(2024, 3, 29), "Jerusalem: 01:59 IST is Mar 29");
-    CHECK_EQ_INT(pacing_local_day(L(2024, 3, 29, 23, 59, 180)), civil_day(2024, 3, 29), "Jerusalem: 23:59 IDT is Mar 29");
-    CHECK_EQ_INT(pacing_local_day(L(2024, 3, 30, 0, 0, 180)), civil_day(2024, 3, 30), "Jerusalem: 00:00 IDT is Mar 30");
+    CHECK_EQ_INT(pacing_local_day(L(2024, 3, 29, 1, 59, 120)), civil_day(2024, 3, 29),
+                 "Jerusalem: 01:59 IST is Mar 29");
+    CHECK_EQ_INT(pacing_local_day(L(2024, 3, 29, 23, 59, 180)), civil_day(2024, 3, 29),
+                 "Jerusalem: 23:59 IDT is Mar 29");
+    CHECK_EQ_INT(pacing_local_day(L(2024, 3, 30, 0, 0, 180)), civil_day(2024, 3, 30),
+                 "Jerusalem: 00:00 IDT is Mar 30");
     CHECK_EQ_INT(pacing_window_open(&cold, L(2024, 3, 28, 21, 30, 120)), L(2024, 3, 29, 9, 0, 180),
                  "Jerusalem: Thu 21:30 IST waits for Fri 09:00 IDT (UTC 06:00, not 07:00)");
     CHECK_EQ_INT(pacing_window_open(&cold, L(2024, 10, 26, 22, 0, 180)), L(2024, 10, 27, 9, 0, 120),
                  "Jerusalem: Sat 22:00 IDT waits for Sun 09:00 IST (UTC 07:00)");
     CHECK_EQ_INT(pacing_window_open(&cold, L(2024, 3, 29, 8, 59, 180)), L(2024, 3, 29, 9, 0, 180),
                  "Jerusalem: 08:59 IDT on the change day waits a minute");
-    CHECK_EQ_INT(pacing_window_open(&cold, L(2024, 3, 29, 20, 59, 180)), L(2024, 3, 29, 20, 59, 180),
-                 "Jerusalem: 20:59 IDT on the change day is open");
+    CHECK_EQ_INT(pacing_window_open(&cold, L(2024, 3, 29, 20, 59, 180)),
+                 L(2024, 3, 29, 20, 59, 180), "Jerusalem: 20:59 IDT on the change day is open");
     /* the night window over the change: open through 01:59 IST, then 03:00 IDT .. 05:59 IDT */
     CHECK_EQ_INT(pacing_window_open(&night, L(2024, 3, 29, 1, 59, 120)), L(2024, 3, 29, 1, 59, 120),
                  "Jerusalem: 22-06 open at 01:59 IST");
@@ -548,15 +595,19 @@ static void test_dst(void)
     }
     CHECK_EQ_INT(pacing_next_send(&cold, &st, t), L(2024, 3, 29, 9, 0, 180),
                  "Jerusalem: capped on Thu, next send Fri 09:00 IDT");
-    CHECK_EQ_INT(pacing_sent_on(&st, L(2024, 3, 28, 23, 59, 120)), 20, "Jerusalem: 20 sent through Thu 23:59 IST");
-    CHECK_EQ_INT(pacing_sent_on(&st, L(2024, 3, 29, 0, 0, 120)), 0, "Jerusalem: 0 from Fri 00:00 IST");
+    CHECK_EQ_INT(pacing_sent_on(&st, L(2024, 3, 28, 23, 59, 120)), 20,
+                 "Jerusalem: 20 sent through Thu 23:59 IST");
+    CHECK_EQ_INT(pacing_sent_on(&st, L(2024, 3, 29, 0, 0, 120)), 0,
+                 "Jerusalem: 0 from Fri 00:00 IST");
 
     /* a window that exists only inside the skipped hour is not open that day */
     struct pacing_profile gap = prof(0, 0, 0, 0, 2 * 60, 3 * 60);
     int64_t w = pacing_window_open(&gap, L(2024, 3, 28, 12, 0, 120));
-    CHECK(in_hours(&gap, w), "Jerusalem: 02:00-03:00 over the skipped hour gives an open moment (got local minute %d)",
+    CHECK(in_hours(&gap, w),
+          "Jerusalem: 02:00-03:00 over the skipped hour gives an open moment (got local minute %d)",
           local_minute(w));
-    CHECK_EQ_INT(w, L(2024, 3, 30, 2, 0, 180), "Jerusalem: 02:00-03:00 opens Sat 02:00 IDT, Fri has no such hour");
+    CHECK_EQ_INT(w, L(2024, 3, 30, 2, 0, 180),
+                 "Jerusalem: 02:00-03:00 opens Sat 02:00 IDT, Fri has no such hour");
 
     /* America/New_York 2024: EST -5 -> EDT -4 on Sun Mar 10 at 02:00; back on Sun Nov 3 at 02:00 */
     zone("America/New_York");
@@ -564,11 +615,14 @@ static void test_dst(void)
                  "New York: Sat 22:00 EST waits for Sun 09:00 EDT (UTC 13:00)");
     CHECK_EQ_INT(pacing_window_open(&cold, L(2024, 11, 2, 22, 0, -240)), L(2024, 11, 3, 9, 0, -300),
                  "New York: Sat 22:00 EDT waits for Sun 09:00 EST (UTC 14:00)");
-    CHECK_EQ_INT(pacing_next_midnight(L(2024, 3, 10, 12, 0, -240)) - pacing_next_midnight(L(2024, 3, 9, 12, 0, -300)),
+    CHECK_EQ_INT(pacing_next_midnight(L(2024, 3, 10, 12, 0, -240)) -
+                     pacing_next_midnight(L(2024, 3, 9, 12, 0, -300)),
                  23 * HOUR, "New York: Mar 10 is 23 h long");
-    CHECK_EQ_INT(pacing_next_midnight(L(2024, 11, 3, 12, 0, -300)) - pacing_next_midnight(L(2024, 11, 2, 12, 0, -240)),
+    CHECK_EQ_INT(pacing_next_midnight(L(2024, 11, 3, 12, 0, -300)) -
+                     pacing_next_midnight(L(2024, 11, 2, 12, 0, -240)),
                  25 * HOUR, "New York: Nov 3 is 25 h long");
-    CHECK_EQ_INT(pacing_window_open(&night, L(2024, 3, 10, 6, 0, -240)), L(2024, 3, 10, 22, 0, -240),
+    CHECK_EQ_INT(pacing_window_open(&night, L(2024, 3, 10, 6, 0, -240)),
+                 L(2024, 3, 10, 22, 0, -240),
                  "New York: 22-06 after the change closes at 06:00 EDT");
     CHECK_EQ_INT(pacing_window_open(&night, L(2024, 3, 9, 21, 0, -300)), L(2024, 3, 9, 22, 0, -300),
                  "New York: 22-06 opens at 22:00 EST the evening before");
@@ -581,7 +635,8 @@ static void test_dst(void)
     /* a zone whose midnight is skipped: Asia/Beirut, Mar 31 2024 starts at 01:00 EEST */
     zone("Asia/Beirut");
     int64_t bm = pacing_next_midnight(L(2024, 3, 30, 12, 0, 120));
-    CHECK_EQ_INT(bm, L(2024, 3, 31, 1, 0, 180), "Beirut: the day without a midnight starts at 01:00 EEST");
+    CHECK_EQ_INT(bm, L(2024, 3, 31, 1, 0, 180),
+                 "Beirut: the day without a midnight starts at 01:00 EEST");
     CHECK_EQ_INT(pacing_local_day(bm), civil_day(2024, 3, 31), "Beirut: that moment is Mar 31");
     CHECK_EQ_INT(pacing_local_day(bm - 1), civil_day(2024, 3, 30), "Beirut: 1 ms before is Mar 30");
     zone("UTC");
@@ -601,13 +656,17 @@ static void test_gap_jitter(void)
     static const struct {
         double rnd;
         int64_t gap;
-    } g[] = {{0.0, 3000}, {0.5, 4000}, {0.25, 3500}, {0.9995, 4999}, {-0.5, 3000}, {1.0, 4999}, {7.0, 4999}};
+    } g[] = {{0.0, 3000},  {0.5, 4000}, {0.25, 3500}, {0.9995, 4999},
+             {-0.5, 3000}, {1.0, 4999}, {7.0, 4999}};
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         memset(&st, 0, sizeof st);
         pacing_record_send(&p, &st, t, g[i].rnd);
-        CHECK_EQ_INT(st.gap_ms, g[i].gap, "rnd %.4f draws a gap of %lld ms", g[i].rnd, (long long)g[i].gap);
-        CHECK_EQ_INT(pacing_next_send(&p, &st, t), t + g[i].gap, "rnd %.4f: the next send waits that gap", g[i].rnd);
-        CHECK_EQ_INT(pacing_next_send(&p, &st, t + g[i].gap + 10), t + g[i].gap + 10, "rnd %.4f: later is fine", g[i].rnd);
+        CHECK_EQ_INT(st.gap_ms, g[i].gap, "rnd %.4f draws a gap of %lld ms", g[i].rnd,
+                     (long long)g[i].gap);
+        CHECK_EQ_INT(pacing_next_send(&p, &st, t), t + g[i].gap,
+                     "rnd %.4f: the next send waits that gap", g[i].rnd);
+        CHECK_EQ_INT(pacing_next_send(&p, &st, t + g[i].gap + 10), t + g[i].gap + 10,
+                     "rnd %.4f: later is fine", g[i].rnd);
     }
 
     /* bounds over many draws, and the draws spread over the range */
@@ -626,16 +685,19 @@ static void test_gap_jitter(void)
         t += 1;
     }
     CHECK(inside, "20000 gaps are all in [base, base+jitter) = [3000, 5000)");
-    CHECK(lo < 3010 && hi > 4990, "the gaps reach both ends (min %lld, max %lld)", (long long)lo, (long long)hi);
+    CHECK(lo < 3010 && hi > 4990, "the gaps reach both ends (min %lld, max %lld)", (long long)lo,
+          (long long)hi);
     CHECK(buckets[0] > 4000 && buckets[1] > 4000 && buckets[2] > 4000 && buckets[3] > 4000,
-          "each quarter of the jitter gets its share (%d %d %d %d)", buckets[0], buckets[1], buckets[2], buckets[3]);
+          "each quarter of the jitter gets its share (%d %d %d %d)", buckets[0], buckets[1],
+          buckets[2], buckets[3]);
 
     /* the cold default: 5-8 s */
     struct pacing_config c;
     pacing_config_default(&c);
     memset(&st, 0, sizeof st);
     pacing_record_send(&c.level[PACING_COLD], &st, t, 0.999999);
-    CHECK(st.gap_ms >= 5000 && st.gap_ms < 8000, "cold gap at rnd 0.999999 is under 8 s (%lld)", (long long)st.gap_ms);
+    CHECK(st.gap_ms >= 5000 && st.gap_ms < 8000, "cold gap at rnd 0.999999 is under 8 s (%lld)",
+          (long long)st.gap_ms);
     /* no jitter: exactly the base */
     struct pacing_profile flat = prof(0, 0, 1234, 0, 0, 0);
     pacing_record_send(&flat, &st, t, 0.7);
@@ -651,20 +713,25 @@ static void test_per_minute(void)
     int64_t t0 = U(2024, 1, 1, 12, 0);
     for (int i = 0; i < 5; i++) {
         int64_t want = t0 + i * SEC;
-        CHECK_EQ_INT(pacing_next_send(&p, &st, want), want, "per minute 5: send %d at +%d s", i + 1, i);
+        CHECK_EQ_INT(pacing_next_send(&p, &st, want), want, "per minute 5: send %d at +%d s", i + 1,
+                     i);
         pacing_record_send(&p, &st, want, 0);
     }
-    CHECK_EQ_INT(pacing_next_send(&p, &st, t0 + 5 * SEC), t0 + MIN, "the 6th waits until the 1st is 60 s old");
+    CHECK_EQ_INT(pacing_next_send(&p, &st, t0 + 5 * SEC), t0 + MIN,
+                 "the 6th waits until the 1st is 60 s old");
     pacing_record_send(&p, &st, t0 + MIN, 0);
-    CHECK_EQ_INT(pacing_next_send(&p, &st, t0 + MIN), t0 + SEC + MIN, "the 7th waits until the 2nd is 60 s old");
-    CHECK_EQ_INT(pacing_next_send(&p, &st, t0 + 2 * MIN), t0 + 2 * MIN, "much later there is no wait");
+    CHECK_EQ_INT(pacing_next_send(&p, &st, t0 + MIN), t0 + SEC + MIN,
+                 "the 7th waits until the 2nd is 60 s old");
+    CHECK_EQ_INT(pacing_next_send(&p, &st, t0 + 2 * MIN), t0 + 2 * MIN,
+                 "much later there is no wait");
 
     /* no cap: nothing waits */
     struct pacing_profile free_ = prof(0, 0, 0, 0, 0, 0);
     memset(&st, 0, sizeof st);
     for (int i = 0; i < 200; i++)
         pacing_record_send(&free_, &st, t0, 0);
-    CHECK_EQ_INT(pacing_next_send(&free_, &st, t0), t0, "per minute 0: 200 sends in one ms and no wait");
+    CHECK_EQ_INT(pacing_next_send(&free_, &st, t0), t0,
+                 "per minute 0: 200 sends in one ms and no wait");
 
     /* every cap from 1 to the maximum over a long run: never more than cap in any 60 s */
     int all_ok = 1;
@@ -691,8 +758,8 @@ static void test_per_minute(void)
             hist_add(&h, t, 100 + (int64_t)(rnd * 900));
         }
     }
-    CHECK(all_ok, "caps 1..%d: each send is allowed and the earliest allowed%s%s", PACING_MINUTE_MAX,
-          first_bad[0] ? ": " : "", first_bad);
+    CHECK(all_ok, "caps 1..%d: each send is allowed and the earliest allowed%s%s",
+          PACING_MINUTE_MAX, first_bad[0] ? ": " : "", first_bad);
 
     /* the ring holds the maximum: 64 per minute, the 65th waits for the 1st */
     struct pacing_profile max = prof(0, PACING_MINUTE_MAX, 0, 0, 0, 0);
@@ -715,17 +782,21 @@ static void test_per_day(void)
     int64_t t = d + 10 * HOUR;
     for (int i = 0; i < 3; i++) {
         t = pacing_next_send(&p, &st, t);
-        CHECK_EQ_INT(t, d + 10 * HOUR + i * SEC, "per day 3: send %d one gap after the last", i + 1);
+        CHECK_EQ_INT(t, d + 10 * HOUR + i * SEC, "per day 3: send %d one gap after the last",
+                     i + 1);
         pacing_record_send(&p, &st, t, 0);
     }
     CHECK_EQ_INT(pacing_sent_on(&st, t), 3, "3 sent today");
     CHECK_EQ_INT(pacing_next_send(&p, &st, t), d + DAY, "the 4th waits for midnight (always open)");
-    CHECK_EQ_INT(pacing_next_send(&p, &st, d + DAY - 1), d + DAY, "1 ms before midnight still waits");
-    CHECK_EQ_INT(pacing_next_send(&p, &st, d + DAY + 5), d + DAY + 5, "after midnight there is room");
+    CHECK_EQ_INT(pacing_next_send(&p, &st, d + DAY - 1), d + DAY,
+                 "1 ms before midnight still waits");
+    CHECK_EQ_INT(pacing_next_send(&p, &st, d + DAY + 5), d + DAY + 5,
+                 "after midnight there is room");
 
     /* with active hours: the next day's opening */
     struct pacing_profile cold = prof(3, 0, 1000, 0, 9 * 60, 21 * 60);
-    CHECK_EQ_INT(pacing_next_send(&cold, &st, t), d + DAY + 9 * HOUR, "capped at 10:00, next at 09:00 tomorrow");
+    CHECK_EQ_INT(pacing_next_send(&cold, &st, t), d + DAY + 9 * HOUR,
+                 "capped at 10:00, next at 09:00 tomorrow");
     /* Feb 28 -> Feb 29 (leap year) -> Mar 1 */
     CHECK_EQ_INT(pacing_local_day(d + DAY), civil_day(2024, 2, 29), "2024-02-29 exists");
 
@@ -739,16 +810,19 @@ static void test_per_day(void)
     CHECK_EQ_INT(pacing_failed_on(&st, d + DAY + 9 * HOUR), 0, "and the failures start again");
     CHECK_EQ_INT(pacing_sent_on(&st, t), 0, "the state keeps only its latest day");
     pacing_record_failure(&st, d + 2 * DAY + HOUR);
-    CHECK_EQ_INT(pacing_failed_on(&st, d + 2 * DAY + HOUR), 1, "a failure on a new day rolls the day over");
+    CHECK_EQ_INT(pacing_failed_on(&st, d + 2 * DAY + HOUR), 1,
+                 "a failure on a new day rolls the day over");
     CHECK_EQ_INT(pacing_sent_on(&st, d + 2 * DAY + HOUR), 0, "and resets the sent count");
-    CHECK_EQ_INT(pacing_next_send(&p, &st, d + 2 * DAY + HOUR), d + 2 * DAY + HOUR, "failures do not hold back sends");
+    CHECK_EQ_INT(pacing_next_send(&p, &st, d + 2 * DAY + HOUR), d + 2 * DAY + HOUR,
+                 "failures do not hold back sends");
 
     /* no daily cap */
     struct pacing_profile nocap = prof(0, 0, 0, 0, 0, 0);
     memset(&st, 0, sizeof st);
     for (int i = 0; i < 5000; i++)
         pacing_record_send(&nocap, &st, d + i, 0);
-    CHECK_EQ_INT(pacing_next_send(&nocap, &st, d + 5000), d + 5000, "per day 0: 5000 sent and no wait");
+    CHECK_EQ_INT(pacing_next_send(&nocap, &st, d + 5000), d + 5000,
+                 "per day 0: 5000 sent and no wait");
     CHECK_EQ_INT(pacing_sent_on(&st, d + 5000), 5000, "the count still runs without a cap");
 }
 
@@ -776,17 +850,20 @@ static void test_combined(void)
     /* gap inside the window */
     memset(&st, 0, sizeof st);
     pacing_record_send(&p, &st, d + 10 * HOUR, 0);
-    CHECK_EQ_INT(pacing_next_send(&p, &st, d + 10 * HOUR), d + 10 * HOUR + 20 * MIN, "gap inside the window");
+    CHECK_EQ_INT(pacing_next_send(&p, &st, d + 10 * HOUR), d + 10 * HOUR + 20 * MIN,
+                 "gap inside the window");
 
     /* the night window with a daily cap: capped at 23:00, open again at midnight */
     struct pacing_profile n = prof(2, 0, 0, 0, 22 * 60, 6 * 60);
     memset(&st, 0, sizeof st);
     pacing_record_send(&n, &st, d + 23 * HOUR, 0);
     pacing_record_send(&n, &st, d + 23 * HOUR, 0);
-    CHECK_EQ_INT(pacing_next_send(&n, &st, d + 23 * HOUR), d + DAY, "22-06 capped at 23:00: midnight");
+    CHECK_EQ_INT(pacing_next_send(&n, &st, d + 23 * HOUR), d + DAY,
+                 "22-06 capped at 23:00: midnight");
     pacing_record_send(&n, &st, d + DAY + HOUR, 0);
     pacing_record_send(&n, &st, d + DAY + HOUR, 0);
-    CHECK_EQ_INT(pacing_next_send(&n, &st, d + DAY + HOUR), d + 2 * DAY, "22-06 capped at 01:00: the same day's 22:00 is capped too, midnight");
+    CHECK_EQ_INT(pacing_next_send(&n, &st, d + DAY + HOUR), d + 2 * DAY,
+                 "22-06 capped at 01:00: the same day's 22:00 is capped too, midnight");
 
     /* property: random profiles and histories, in a zone with a half-hour offset; the answer
      * keeps every rule (checked by an independent model) and is the earliest that does */
@@ -796,8 +873,13 @@ static void test_combined(void)
     char first_bad[160] = "";
     static struct hist h;
     for (int r = 0; r < 60 && ok; r++) {
-        struct pacing_profile pr = prof(1 + rand() % 40, rand() % 8, rand() % 20000, rand() % 10000,
-                                        rand() % MIN_PER_DAY, rand() % MIN_PER_DAY);
+        struct pacing_profile pr;
+        pr.per_day = 1 + rand() % 40;
+        pr.per_minute = rand() % 8;
+        pr.gap_base_ms = rand() % 20000;
+        pr.gap_jitter_ms = rand() % 10000;
+        pr.open_min = rand() % MIN_PER_DAY;
+        pr.close_min = rand() % MIN_PER_DAY;
         if (r % 5 == 0)
             pr.close_min = pr.open_min;
         memset(&st, 0, sizeof st);
@@ -811,12 +893,15 @@ static void test_combined(void)
             if (good && t > now) {
                 good = !allowed(&pr, &h, t - 1) && !allowed(&pr, &h, now);
                 for (int k = 0; k < 8 && good; k++)
-                    good = !allowed(&pr, &h, now + (int64_t)((double)rand() / RAND_MAX * (double)(t - now - 1)));
+                    good = !allowed(
+                        &pr, &h,
+                        now + (int64_t)((double)rand() / RAND_MAX * (double)(t - now - 1)));
             }
             if (!good) {
-                snprintf(first_bad, sizeof first_bad, "profile %d,%d,%d,%d,%d-%d, send %d, now %lld -> %lld",
-                         pr.per_day, pr.per_minute, pr.gap_base_ms, pr.gap_jitter_ms, pr.open_min,
-                         pr.close_min, i, (long long)now, (long long)t);
+                snprintf(first_bad, sizeof first_bad,
+                         "profile %d,%d,%d,%d,%d-%d, send %d, now %lld -> %lld", pr.per_day,
+                         pr.per_minute, pr.gap_base_ms, pr.gap_jitter_ms, pr.open_min, pr.close_min,
+                         i, (long long)now, (long long)t);
                 ok = 0;
                 break;
             }
@@ -863,11 +948,15 @@ static void test_room_today(void)
     /* tomorrow the queued ones still count, the sent ones no longer do */
     int64_t tomorrow = L(2024, 5, 6, 0, 0, 180);
     CHECK_EQ_INT(pacing_room_today(cold, &st, queued, tomorrow - 1), 0, "23:59:59.999: still 0");
-    CHECK_EQ_INT(pacing_room_today(cold, &st, queued, tomorrow), 6, "local midnight: 20 - 14 queued = 6");
-    CHECK_EQ_INT(pacing_room_today(&c.level[PACING_WARM], &st, queued, t), 80, "warm today: 100 - 6 - 14 = 80");
-    CHECK_EQ_INT(pacing_room_today(&c.level[PACING_HOT], &st, 0, t), 494, "hot today: 500 - 6 = 494");
+    CHECK_EQ_INT(pacing_room_today(cold, &st, queued, tomorrow), 6,
+                 "local midnight: 20 - 14 queued = 6");
+    CHECK_EQ_INT(pacing_room_today(&c.level[PACING_WARM], &st, queued, t), 80,
+                 "warm today: 100 - 6 - 14 = 80");
+    CHECK_EQ_INT(pacing_room_today(&c.level[PACING_HOT], &st, 0, t), 494,
+                 "hot today: 500 - 6 = 494");
     struct pacing_profile nocap = prof(0, 5, 0, 0, 0, 0);
-    CHECK_EQ_INT(pacing_room_today(&nocap, &st, 1000000, t), INT32_MAX, "no daily cap: INT32_MAX, whatever is queued");
+    CHECK_EQ_INT(pacing_room_today(&nocap, &st, 1000000, t), INT32_MAX,
+                 "no daily cap: INT32_MAX, whatever is queued");
     zone("UTC");
 }
 
@@ -876,7 +965,8 @@ static void test_typing(void)
     struct pacing_config c;
     pacing_config_default(&c);
     CHECK_EQ_INT(pacing_typing_ms(&c, 0), c.typing_min_ms, "an empty text types for the minimum");
-    CHECK_EQ_INT(pacing_typing_ms(&c, 10), c.typing_min_ms + 10 * c.typing_per_char_ms, "10 chars: min + 10 per char");
+    CHECK_EQ_INT(pacing_typing_ms(&c, 10), c.typing_min_ms + 10 * c.typing_per_char_ms,
+                 "10 chars: min + 10 per char");
     CHECK(pacing_typing_ms(&c, 40) > pacing_typing_ms(&c, 20), "40 chars type longer than 20");
     CHECK_EQ_INT(pacing_typing_ms(&c, 100000), c.typing_max_ms, "a long text is capped");
     CHECK_EQ_INT(pacing_typing_ms(&c, (size_t)1 << 40), c.typing_max_ms, "a huge length is capped");
@@ -888,7 +978,8 @@ static void test_typing(void)
             capped_from = (int)n;
     }
     CHECK(mono, "typing time never shrinks as the text grows and never passes the cap");
-    int want_cap = (c.typing_max_ms - c.typing_min_ms + c.typing_per_char_ms - 1) / c.typing_per_char_ms;
+    int want_cap =
+        (c.typing_max_ms - c.typing_min_ms + c.typing_per_char_ms - 1) / c.typing_per_char_ms;
     CHECK_EQ_INT(capped_from, want_cap, "the cap is reached at %d chars", want_cap);
 
     struct pacing_config k = c;
@@ -897,6 +988,14 @@ static void test_typing(void)
     k.typing_max_ms = 1000;
     CHECK_EQ_INT(pacing_typing_ms(&k, 50), 650, "custom: 300 + 50 * 7");
     CHECK_EQ_INT(pacing_typing_ms(&k, 101), 1000, "custom: capped at 1000");
+    k.typing_min_ms = 0;
+    k.typing_per_char_ms = 1;
+    k.typing_max_ms = 10;
+    CHECK_EQ_INT(pacing_typing_ms(&k, 10), 10,
+                 "custom: 1 ms a char reaches the cap of 10 at 10 chars");
+    CHECK_EQ_INT(pacing_typing_ms(&k, 11), 10, "custom: 11 chars stay at the cap");
+    k.typing_min_ms = 300;
+    k.typing_max_ms = 1000;
     k.typing_per_char_ms = 0;
     CHECK_EQ_INT(pacing_typing_ms(&k, 5000), 300, "custom: 0 per char keeps the minimum");
 }
