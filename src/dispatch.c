@@ -77,11 +77,6 @@ static enum pacing_level level_of(const struct session *s, int64_t now)
     return fixed >= 0 ? (enum pacing_level)fixed : pacing_level_for(&pcfg, s->first_connected_at, now);
 }
 
-const char *dispatch_level_name(const struct session *s)
-{
-    return pacing_level_name(level_of(s, util_now_ms()));
-}
-
 /* the schedule entry of s, made current */
 static struct dsched_sess *entry(const struct session *s, int64_t now)
 {
@@ -91,7 +86,7 @@ static struct dsched_sess *entry(const struct session *s, int64_t now)
     return e;
 }
 
-static int64_t room_today(const struct session *s, struct dsched_sess *e, int64_t now)
+static int64_t room_today(struct dsched_sess *e, int64_t now)
 {
     return pacing_room_today(dsched_profile(sched, e), &e->pace, e->queued, now);
 }
@@ -593,7 +588,7 @@ static void pick_cb(struct session *s, void *arg)
         return;
     p->connected++;
     struct dsched_sess *e = entry(s, p->now);
-    int64_t room = room_today(s, e, p->now);
+    int64_t room = room_today(e, p->now);
     int load = e->queued + e->inflight;
     /* the most room left today; among equals (no daily cap) the shortest queue */
     if (!p->best || room > p->best_room || (room == p->best_room && load < p->best_load)) {
@@ -615,7 +610,7 @@ static struct session *choose(int64_t tenant_id, const struct send_req *rq, int6
             return NULL;
         }
         struct dsched_sess *e = entry(s, now);
-        if (room_today(s, e, now) <= 0) {
+        if (room_today(e, now) <= 0) {
             const struct pacing_profile *p = dsched_profile(sched, e);
             out->retry_after_s = seconds_to_midnight(now);
             result_error(out, 429, "DAILY_LIMIT", "%s has reached its daily limit of %d (sent today plus queued)",
@@ -629,7 +624,7 @@ static struct session *choose(int64_t tenant_id, const struct send_req *rq, int6
         struct session *s = session_get(sid);
         /* SPEC §4.2: the connected session that last talked to them; one that is down
          * would hold the message while another could send it */
-        if (s && s->tenant_id == tenant_id && s->status == SS_CONNECTED && room_today(s, entry(s, now), now) > 0)
+        if (s && s->tenant_id == tenant_id && s->status == SS_CONNECTED && room_today(entry(s, now), now) > 0)
             return s;
     }
     struct pick p = {tenant_id, now, NULL, 0, 0, 0};

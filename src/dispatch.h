@@ -44,8 +44,6 @@ int dispatch_enqueue(int64_t tenant_id, const struct send_req *req, struct send_
 /* cancels a queued message: 0, or -1 with out->status 404 / 409 */
 int dispatch_cancel(int64_t tenant_id, const char *public_id, struct message *msg, struct send_result *out);
 
-/* the trust level in force for a session */
-const char *dispatch_level_name(const struct session *s);
 /* sentToday, failedToday, queued, dailyLimit, trustLevel, nextSendAt into j */
 void dispatch_session_json(const struct session *s, json_t *j);
 /* totals over the tenant's sessions (tenant 0: all) into j */
