@@ -80,6 +80,11 @@ $(BAILEYS)/node_modules/.installed: $(BAILEYS)/package.json $(BAILEYS)/package-l
 	cd $(BAILEYS) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# the integration tests' npm dependencies (the twilio package, for its webhook signatures)
+tests/node_modules/.installed: tests/package.json tests/package-lock.json
+	cd tests && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 run: setup all $(BAILEYS)/node_modules/.installed
 	$(BUILD)/switchboard
 
@@ -92,7 +97,7 @@ worker-test: $(BAILEYS)/node_modules/.installed
 unit: $(UNIT_BIN)
 	@tests/run-unit $(UNIT_BIN)
 
-integration: all $(BAILEYS)/node_modules/.installed
+integration: all $(BAILEYS)/node_modules/.installed tests/node_modules/.installed
 	@SB_BUILD=$(BUILD) node --test --test-concurrency=1 tests/integration/
 
 test: setup all unit worker-test integration fuzz-smoke

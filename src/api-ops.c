@@ -7,6 +7,7 @@
 #include "api.h"
 #include "apiparse.h"
 #include "config.h"
+#include "calls.h"
 #include "dispatch.h"
 #include "hmac.h"
 #include "http.h"
@@ -143,6 +144,9 @@ static void metrics(struct http_req *r)
     head(&b, "switchboard_http_requests_total", "counter", "HTTP requests answered, by route and status.");
     http_metrics_each(http_row, &b);
     char *dm = dispatch_metrics_text();
+    bprintf(&b, "%s", dm);
+    free(dm);
+    dm = calls_metrics_text();
     bprintf(&b, "%s", dm);
     free(dm);
     http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);

@@ -10,6 +10,7 @@ struct session;
 void api_sessions_register(const struct config *cfg);
 void api_proxies_register(void);
 void api_messages_register(void);
+void api_calls_register(void);
 void api_ops_register(const struct config *cfg);
 void webhook_register(const struct config *cfg, const char *master_secret);
 

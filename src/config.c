@@ -124,6 +124,45 @@ const struct config_entry config_table[] = {
      "again (same messageId) after this"},
     {"SEND_TIMEOUT_MS", CONFIG_INT, O(send_timeout_ms), 100, 120000, "15000", NULL, 0,
      "timeout of the POST /send to a worker (typing time is added)"},
+    {"TWILIO_ACCOUNT_SID", CONFIG_STR, O(twilio_account_sid), 0, 64, "", NULL, 0,
+     "Twilio account SID (AC...); calls are off while it is empty"},
+    {"TWILIO_AUTH_TOKEN", CONFIG_STR, O(twilio_auth_token), 0, 128, "", NULL, 1,
+     "Twilio auth token: API calls and the X-Twilio-Signature check of status callbacks"},
+    {"TWILIO_FROM", CONFIG_STR, O(twilio_from), 0, 32, "", NULL, 0, "caller id of outbound calls (+E.164)"},
+    {"TWILIO_API_BASE", CONFIG_STR, O(twilio_api_base), 1, 512, "https://api.twilio.com", NULL, 0,
+     "Twilio REST API base URL (a fake's URL in tests)"},
+    {"TWILIO_TWIML_URL", CONFIG_STR, O(twilio_twiml_url), 0, 2048, "", NULL, 0,
+     "Url of every created call: where Twilio fetches the call's TwiML"},
+    {"PUBLIC_URL", CONFIG_STR, O(public_url), 0, 2048, "", NULL, 0,
+     "the daemon's address as Twilio reaches it; status callbacks go to PUBLIC_URL/webhook/call_status "
+     "(default http://127.0.0.1:ORCH_PORT)"},
+    {"CALL_CONCURRENCY", CONFIG_INT, O(call_concurrency), 1, 1000, "3", NULL, 0,
+     "most calls of one tenant that are dialing, ringing or in progress at once"},
+    {"TWILIO_CPS", CONFIG_INT, O(twilio_cps), 0, 1000, "1", NULL, 0,
+     "new calls per second Twilio allows the account (0 = no spacing)"},
+    {"TWILIO_TIMEOUT_MS", CONFIG_INT, O(twilio_timeout_ms), 100, 120000, "10000", NULL, 0,
+     "timeout of one request to Twilio"},
+    {"CALL_RING_TIMEOUT_S", CONFIG_INT, O(call_ring_timeout_s), 5, 600, "30", NULL, 0,
+     "seconds a call rings before no-answer (Twilio's Timeout)"},
+    {"CALL_TIME_LIMIT_S", CONFIG_INT, O(call_time_limit_s), 1, 86400, "14400", NULL, 0,
+     "longest call (Twilio's TimeLimit)"},
+    {"CALL_SETTLE_MARGIN_MS", CONFIG_INT, O(call_settle_margin_ms), 0, 86400000, "60000", NULL, 0,
+     "a call without its final callback this long after ring timeout + time limit is fetched from Twilio"},
+    {"CALL_WATCHDOG_MS", CONFIG_INT, O(call_watchdog_ms), 100, 3600000, "30000", NULL, 0,
+     "how often calls waiting for their final callback are checked"},
+    {"CALL_RETRY_ATTEMPTS", CONFIG_INT, O(call_retry_attempts), 0, 10, "0", NULL, 0,
+     "calls again after busy or no-answer (0 = no retry)"},
+    {"CALL_RETRY_DELAY_MS", CONFIG_INT, O(call_retry_delay_ms), 0, 86400000, "600000", NULL, 0,
+     "wait before such a retry"},
+    {"CALL_HOURS", CONFIG_STR, O(call_hours), 1, 16, "08:00-21:00", NULL, 0,
+     "calling hours HH:MM-HH:MM in the lead's timezone (else TIMEZONE); 00:00-24:00 = always"},
+    {"CALL_CREATE_TRIES", CONFIG_INT, O(call_create_tries), 1, 10, "3", NULL, 0,
+     "tries to create one call when Twilio answers 5xx or not at all (the call list is checked "
+     "before each new try)"},
+    {"CALL_STUCK_MS", CONFIG_INT, O(call_stuck_ms), 1000, 604800000, "7200000", NULL, 0,
+     "POST /api/outbound/cleanup-stuck-jobs settles calls older than this"},
+    {"CALL_START_WAIT_MS", CONFIG_INT, O(call_start_wait_ms), 0, 120000, "15000", NULL, 0,
+     "how long a start of 1-CALL_CONCURRENCY leads waits for their calls to be created"},
     {"OPT_OUT_WORDS", CONFIG_STR, O(opt_out_words), 0, 1024, "STOP,UNSUBSCRIBE,הסר,עצור", NULL, 0,
      "comma-separated words that, as a whole incoming message, suppress the sender"},
     {NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL},
@@ -375,7 +414,7 @@ int config_load(struct config *c, const char *envfile, char *err, size_t errlen)
 }
 
 /* an IANA name with a compiled zone file; glibc would quietly take a bad one as UTC */
-static int timezone_ok(const char *name)
+int config_timezone_ok(const char *name)
 {
     if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-/") != strlen(name) ||
         name[0] == '/' || strstr(name, ".."))
@@ -427,7 +466,18 @@ int config_validate(const struct config *c, char *err, size_t errlen)
                  c->trust_hot_days, c->trust_warm_days);
         return -1;
     }
-    if (!timezone_ok(c->timezone)) {
+    struct pacing_profile hours;
+    char why[160];
+    if (pacing_profile_parse_hours(c->call_hours, &hours, why, sizeof why) < 0) {
+        snprintf(err, errlen, "config: CALL_HOURS: %s (got '%.20s')", why, c->call_hours);
+        return -1;
+    }
+    if (c->twilio_account_sid[0] && (!c->twilio_auth_token[0] || !c->twilio_from[0] || !c->twilio_twiml_url[0])) {
+        snprintf(err, errlen, "config: TWILIO_ACCOUNT_SID is set, so TWILIO_AUTH_TOKEN, TWILIO_FROM and "
+                 "TWILIO_TWIML_URL are needed too");
+        return -1;
+    }
+    if (!config_timezone_ok(c->timezone)) {
         snprintf(err, errlen, "config: TIMEZONE must be an IANA zone name such as Asia/Jerusalem or UTC "
                  "(got '%.64s', no such zone)", c->timezone);
         return -1;

@@ -57,6 +57,13 @@ struct config {
     long send_confirm_ms;
     long send_timeout_ms;
     char *opt_out_words;
+    char *twilio_account_sid, *twilio_auth_token, *twilio_from, *twilio_api_base, *twilio_twiml_url;
+    char *public_url;
+    long call_concurrency, twilio_cps, twilio_timeout_ms;
+    long call_ring_timeout_s, call_time_limit_s, call_settle_margin_ms, call_watchdog_ms;
+    long call_retry_attempts, call_retry_delay_ms;
+    char *call_hours;
+    long call_create_tries, call_stuck_ms, call_start_wait_ms;
     /* PROXY_URL_<n>, in order of n */
     char *proxy_urls[CONFIG_MAX_PROXIES];
     int proxy_url_index[CONFIG_MAX_PROXIES];
@@ -98,6 +105,9 @@ int config_validate(const struct config *c, char *err, size_t errlen);
 struct pacing_config;
 /* the pacing table from PACING_*, TRUST_*_DAYS and TYPING_*; 0 or -1 with err */
 int config_pacing(const struct config *c, struct pacing_config *out, char *err, size_t errlen);
+
+/* 1 when name is an IANA zone with a compiled zone file */
+int config_timezone_ok(const char *name);
 
 void config_print_help(void);
 void config_free(struct config *c);

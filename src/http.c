@@ -70,6 +70,8 @@ const char *http_header(struct http_req *r, const char *name)
     return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
 }
 
+const char *http_uri(struct http_req *r) { return evhttp_request_get_uri(r->req); }
+
 const char *http_query(struct http_req *r, const char *key)
 {
     if (!r->query_parsed) {

@@ -47,6 +47,8 @@ int64_t http_tenant(const struct http_req *r);
 int http_is_admin(const struct http_req *r);
 const char *http_body(struct http_req *r, size_t *len);
 const char *http_header(struct http_req *r, const char *name);
+/* the request's path and query as received; borrowed */
+const char *http_uri(struct http_req *r);
 /* value of a query parameter, or NULL; borrowed */
 const char *http_query(struct http_req *r, const char *key);
 

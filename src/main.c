@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "calls.h"
 #include "config.h"
 #include "dispatch.h"
 #include "hmac.h"
@@ -211,6 +212,7 @@ int main(int argc, char **argv)
     api_sessions_register(&cfg);
     api_proxies_register();
     api_messages_register();
+    api_calls_register();
     if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
                    sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
@@ -221,7 +223,7 @@ int main(int argc, char **argv)
         goto out;
     }
     sessions_up = 1;
-    if (dispatch_init(base, &cfg, err, sizeof err) < 0) {
+    if (dispatch_init(base, &cfg, err, sizeof err) < 0 || calls_init(base, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
         goto out;
     }
@@ -245,6 +247,7 @@ out:
     if (sessions_up)
         session_shutdown();
     dispatch_shutdown(); /* after the sessions, whose last changes it hears of */
+    calls_shutdown();    /* answers a start still waiting for its calls */
     if (runner)
         runner->destroy(runner);
     httpc_shutdown();

@@ -108,6 +108,57 @@ struct inbound {
     int64_t sent_at, received_at;
 };
 
+/* outbound calls (SPEC §4.3): a lead is a person to call, a run a campaign over leads,
+ * a job one lead's call in it (run 0: the small-batch path) */
+enum call_status {
+    CS_QUEUED,
+    CS_DIALING,     /* claimed a slot; the create request is out or done, no progress yet */
+    CS_RINGING,
+    CS_IN_PROGRESS,
+    CS_COMPLETED,
+    CS_BUSY,
+    CS_NO_ANSWER,
+    CS_FAILED,
+    CS_CANCELED,
+    CS__COUNT
+};
+
+#define LEAD_NAME_MAX 128
+#define TZ_NAME_MAX 64
+#define CALL_SID_MAX 40
+
+struct lead {
+    int64_t id, tenant_id;
+    char name[LEAD_NAME_MAX];
+    char phone[PHONE_MAX];
+    char timezone[TZ_NAME_MAX]; /* "" = TIMEZONE */
+    int64_t created_at;
+};
+
+struct call_run {
+    int64_t id, tenant_id;
+    char status[16];            /* running | stopped | completed */
+    int total;
+    int64_t created_at, finished_at;
+};
+
+struct call_job {
+    int64_t id, tenant_id, run_id, lead_id;
+    char phone[PHONE_MAX];
+    char timezone[TZ_NAME_MAX];
+    enum call_status status;
+    char call_sid[CALL_SID_MAX];
+    int attempts;               /* dial attempts (busy / no-answer retries) */
+    int64_t not_before;
+    char error[TEXT_MAX];
+    int duration;               /* seconds, from Twilio */
+    int64_t created_at, dialed_at, finished_at;
+};
+
+struct run_counts {
+    int queued, in_progress, completed, failed, canceled;
+};
+
 const char *msg_status_name(enum msg_status s);
 /* -1 when unknown */
 int msg_status_parse(const char *name);

@@ -115,6 +115,17 @@ int pacing_profile_parse(const char *text, struct pacing_profile *out, char *err
     return 0;
 }
 
+int pacing_profile_parse_hours(const char *text, struct pacing_profile *out, char *err, size_t errlen)
+{
+    char full[64];
+    snprintf(full, sizeof full, "0,0,0,0,%.20s", text);
+    if (pacing_profile_parse(full, out, err, errlen) < 0) {
+        snprintf(err, errlen, "must be HH:MM-HH:MM (00:00-24:00 for always)");
+        return -1;
+    }
+    return 0;
+}
+
 void pacing_profile_format(const struct pacing_profile *p, char *out, size_t outlen)
 {
     /* always open reads 00:00-24:00; open == close at another hour is written as it is */

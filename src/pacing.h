@@ -48,6 +48,8 @@ void pacing_config_default(struct pacing_config *c);
 /* "per_day,per_minute,gap_base_ms,gap_jitter_ms,HH:MM-HH:MM" (0 = no cap; 24:00 allowed
  * as a closing time). 0, or -1 with err naming the part that is wrong. */
 int pacing_profile_parse(const char *text, struct pacing_profile *out, char *err, size_t errlen);
+/* only the active hours, "HH:MM-HH:MM", into a profile with no caps */
+int pacing_profile_parse_hours(const char *text, struct pacing_profile *out, char *err, size_t errlen);
 /* the same text back; out holds 64 bytes */
 void pacing_profile_format(const struct pacing_profile *p, char *out, size_t outlen);
 

@@ -121,3 +121,43 @@ CREATE TABLE suppressions (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (tenant_id, phone)
 );
+-- step 3
+CREATE TABLE leads (
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  phone TEXT NOT NULL,
+  timezone TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  UNIQUE (tenant_id, phone)
+);
+CREATE TABLE call_runs (
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  total INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX call_runs_tenant ON call_runs (tenant_id, id);
+CREATE TABLE call_jobs (
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL,
+  run_id INTEGER NOT NULL,
+  lead_id INTEGER NOT NULL,
+  phone TEXT NOT NULL,
+  timezone TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  call_sid TEXT NOT NULL DEFAULT '',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  not_before INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  duration INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  dialed_at INTEGER NOT NULL DEFAULT 0,
+  finished_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX call_jobs_queue ON call_jobs (tenant_id, status, not_before, id);
+CREATE INDEX call_jobs_run ON call_jobs (run_id, status);
+CREATE INDEX call_jobs_lead ON call_jobs (lead_id, status);
+CREATE INDEX call_jobs_sid ON call_jobs (call_sid);

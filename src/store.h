@@ -114,6 +114,42 @@ int store_suppression_list(int64_t tenant_id, const char *after, int limit,
                            void (*cb)(const char *phone, const char *reason, int64_t at, void *arg),
                            void *arg);
 
+/* leads; STORE_CONFLICT when the tenant has the phone already */
+int store_lead_insert(struct lead *l); /* sets l->id */
+int store_lead_get(int64_t id, struct lead *out);
+int store_lead_list(int64_t tenant_id, int offset, int limit, void (*cb)(const struct lead *l, void *arg), void *arg);
+int64_t store_lead_count(int64_t tenant_id);
+
+/* call runs */
+int store_run_insert(struct call_run *r); /* sets r->id */
+int store_run_save(const struct call_run *r); /* status, finished_at */
+int store_run_get(int64_t id, struct call_run *out);
+int store_run_list(int64_t tenant_id, int limit, void (*cb)(const struct call_run *r, void *arg), void *arg);
+int store_run_counts(int64_t run_id, struct run_counts *c);
+
+/* call jobs */
+int store_job_insert(struct call_job *j); /* sets j->id */
+int store_job_save(const struct call_job *j);
+int store_job_get(int64_t id, struct call_job *out);
+int store_job_by_sid(const char *sid, struct call_job *out);
+/* the tenant's next queued job due by now: small-batch jobs first, then by id */
+int store_job_next(int64_t tenant_id, int64_t now, struct call_job *out);
+/* the earliest not_before of the tenant's queued jobs, 0 when none */
+int64_t store_job_next_wake(int64_t tenant_id);
+/* 1 (and its run) when the lead has a job that is not finished */
+int store_job_lead_open(int64_t lead_id, int64_t *run_id);
+/* jobs holding a slot (dialing, ringing, in progress) */
+int store_job_open(void (*cb)(const struct call_job *j, void *arg), void *arg);
+/* the run's queued jobs become canceled; the count, or -1 */
+int store_job_cancel_queued(int64_t run_id, const char *why, int64_t now);
+/* newest first, with the lead's name */
+int store_job_recent(int64_t tenant_id, int offset, int limit,
+                     void (*cb)(const struct call_job *j, const char *lead_name, void *arg), void *arg);
+int64_t store_job_count(int64_t tenant_id);
+/* 1 when a job holds this CallSid */
+int store_job_sid_taken(const char *sid);
+int store_job_tenants_queued(void (*cb)(int64_t tenant_id, void *arg), void *arg);
+
 /* counters of the batch machinery, for /metrics */
 struct store_stats {
     uint64_t commits;

@@ -1,0 +1,1030 @@
+#include "calls.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callfsm.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "pacing.h"
+#include "store.h"
+#include "twilio.h"
+#include "util.h"
+
+#define MAX_BATCH 16            /* leads of one small start */
+#define FORM_PARAMS_MAX 64
+#define RECONCILE_SKEW_MS 120000 /* a listed call this much older than the dial is not ours */
+
+/* A job holding a slot. Lives from its claim to its terminal status. */
+struct active {
+    int64_t job_id, tenant_id;
+    char phone[PHONE_MAX];
+    char sid[CALL_SID_MAX];
+    int64_t dialed_at;
+    int64_t check_at;     /* when the watchdog fetches it, without a final callback */
+    int creating;         /* a create (or a list before a new try) is out */
+    int create_tries;
+    int cancel;           /* a soft cancel came while the call was being created */
+    int fetching;
+    struct event *retry_ev;
+    struct batch *batch;  /* a small start waiting for this call */
+    struct active *next;
+};
+
+struct tenant {
+    int64_t id;
+    int active;
+    int64_t freed_at;     /* when a slot was last freed, for the refill latency */
+    struct event *wake_ev;
+    struct tenant *next;
+};
+
+/* a small start (1..CALL_CONCURRENCY leads) answered once its calls are created */
+struct batch {
+    struct http_req *req;
+    int64_t tenant_id;
+    size_t n, pending;
+    int64_t job_ids[MAX_BATCH], lead_ids[MAX_BATCH];
+    unsigned char done[MAX_BATCH]; /* its call was created, or it failed, or it waits */
+    json_t *skipped;
+    struct event *timeout_ev;
+    struct batch *next;
+};
+
+static struct event_base *evbase;
+static const struct config *cfg;
+static int enabled;
+static struct pacing_profile hours;
+static char *callback_url;
+static struct active *actives;
+static struct tenant *tenants;
+static struct batch *batches;
+static struct event *cps_ev, *watchdog_ev;
+static int64_t next_dial_at;
+static struct call_job *scratch;
+
+static uint64_t status_count[CS__COUNT];
+static const double refill_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1};
+#define NREFILL (sizeof refill_bounds / sizeof refill_bounds[0])
+static uint64_t refill_buckets[NREFILL + 1];
+static double refill_sum;
+static uint64_t refill_count;
+
+static void pump(struct tenant *t);
+static void create_call(struct active *a);
+
+int calls_enabled(void) { return enabled; }
+
+/* ---- bookkeeping ---- */
+
+static struct tenant *tenant_of(int64_t id)
+{
+    for (struct tenant *t = tenants; t; t = t->next)
+        if (t->id == id)
+            return t;
+    return NULL;
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg) { pump(arg); }
+
+static struct tenant *tenant_get(int64_t id)
+{
+    struct tenant *t = tenant_of(id);
+    if (t)
+        return t;
+    t = xcalloc(1, sizeof *t);
+    t->id = id;
+    t->wake_ev = evtimer_new(evbase, wake_cb, t);
+    t->next = tenants;
+    tenants = t;
+    return t;
+}
+
+static struct active *active_of(int64_t job_id)
+{
+    for (struct active *a = actives; a; a = a->next)
+        if (a->job_id == job_id)
+            return a;
+    return NULL;
+}
+
+static void create_retry_cb(evutil_socket_t fd, short what, void *arg);
+
+static struct active *active_add(const struct call_job *j)
+{
+    struct active *a = xcalloc(1, sizeof *a);
+    a->job_id = j->id;
+    a->tenant_id = j->tenant_id;
+    snprintf(a->phone, sizeof a->phone, "%s", j->phone);
+    snprintf(a->sid, sizeof a->sid, "%s", j->call_sid);
+    a->dialed_at = j->dialed_at;
+    a->check_at = j->dialed_at + ((int64_t)cfg->call_ring_timeout_s + cfg->call_time_limit_s) * 1000 +
+                  cfg->call_settle_margin_ms;
+    a->retry_ev = evtimer_new(evbase, create_retry_cb, a);
+    a->next = actives;
+    actives = a;
+    tenant_get(j->tenant_id)->active++;
+    return a;
+}
+
+static void batch_job_done(struct batch *b, int64_t job_id);
+static struct batch *batch_of(int64_t job_id);
+
+/* the slot is free: forget the call (never from inside its own timer) */
+static void active_remove(struct active *a)
+{
+    for (struct active **p = &actives; *p; p = &(*p)->next) {
+        if (*p == a) {
+            *p = a->next;
+            break;
+        }
+    }
+    struct tenant *t = tenant_get(a->tenant_id);
+    t->active--;
+    t->freed_at = util_mono_ms();
+    if (a->batch)
+        batch_job_done(a->batch, a->job_id);
+    event_free(a->retry_ev);
+    free(a);
+}
+
+static void observe_refill(struct tenant *t)
+{
+    if (!t->freed_at)
+        return;
+    double s = (double)(util_mono_ms() - t->freed_at) / 1000.0;
+    t->freed_at = 0;
+    size_t i = 0;
+    while (i < NREFILL && s > refill_bounds[i])
+        i++;
+    refill_buckets[i]++;
+    refill_sum += s;
+    refill_count++;
+}
+
+/* ---- hours, in the lead's own zone ---- */
+
+/* the first moment >= now inside CALL_HOURS in zone tz ("" = TIMEZONE). The process's
+ * zone is switched for the computation: one thread, and nothing in between. */
+static int64_t hours_open(const char *tz, int64_t now)
+{
+    if (!tz[0] || strcmp(tz, cfg->timezone) == 0)
+        return pacing_window_open(&hours, now);
+    setenv("TZ", tz, 1);
+    tzset();
+    int64_t t = pacing_window_open(&hours, now);
+    setenv("TZ", cfg->timezone, 1);
+    tzset();
+    return t;
+}
+
+/* ---- runs ---- */
+
+json_t *calls_run_json(const struct call_run *r)
+{
+    struct run_counts c;
+    store_run_counts(r->id, &c);
+    char created[40], finished[40];
+    util_iso8601(r->created_at, created, sizeof created);
+    util_iso8601(r->finished_at, finished, sizeof finished);
+    return json_pack("{s:I,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:o}", "run_id", (json_int_t)r->id, "status",
+                     r->status, "queued", c.queued, "in_progress", c.in_progress, "completed", c.completed,
+                     "failed", c.failed, "canceled", c.canceled, "total_leads", r->total, "concurrency",
+                     (int)cfg->call_concurrency, "created_at", created, "finished_at",
+                     r->finished_at ? json_string(finished) : json_null());
+}
+
+/* a run with nothing queued or in progress is over */
+static void run_check(int64_t run_id, int64_t now)
+{
+    struct call_run r;
+    struct run_counts c;
+    if (!run_id || store_run_get(run_id, &r) != STORE_OK || r.finished_at)
+        return;
+    if (store_run_counts(run_id, &c) < 0 || c.queued || c.in_progress)
+        return;
+    if (strcmp(r.status, "running") == 0)
+        snprintf(r.status, sizeof r.status, "completed");
+    r.finished_at = now;
+    store_run_save(&r);
+    log_info("calls", "run finished run=%lld status=%s completed=%d failed=%d canceled=%d", (long long)run_id,
+             r.status, c.completed, c.failed, c.canceled);
+}
+
+/* ---- job status ---- */
+
+static void count_status(enum call_status s) { status_count[s < CS__COUNT ? s : CS_FAILED]++; }
+
+/* a terminal status for the job in j (saved); frees its slot and refills it */
+static void finish(struct call_job *j, enum call_status st, const char *error, int duration)
+{
+    int64_t now = util_now_ms();
+    int retry = callfsm_retryable(st) && j->attempts <= cfg->call_retry_attempts;
+    count_status(st);
+    j->duration = duration > 0 ? duration : j->duration;
+    if (retry) {
+        /* busy or no answer: the lead is called again later, as a new attempt */
+        j->status = CS_QUEUED;
+        j->not_before = now + cfg->call_retry_delay_ms;
+        snprintf(j->error, sizeof j->error, "%s; retry %d of %ld", call_status_name(st), j->attempts,
+                 cfg->call_retry_attempts);
+        j->call_sid[0] = '\0';
+    } else {
+        j->status = st;
+        j->finished_at = now;
+        snprintf(j->error, sizeof j->error, "%s", error ? error : "");
+    }
+    if (store_job_save(j) != STORE_OK)
+        log_error("calls", "cannot save a call job job=%lld", (long long)j->id);
+    log_info("calls", "call finished job=%lld run=%lld status=%s%s", (long long)j->id, (long long)j->run_id,
+             call_status_name(st), retry ? " (retry queued)" : "");
+    /* j may be the module's scratch record, which what follows reuses */
+    int64_t run_id = j->run_id;
+    struct active *a = active_of(j->id);
+    struct tenant *t = tenant_get(j->tenant_id);
+    if (a)
+        active_remove(a);
+    if (!retry)
+        run_check(run_id, now);
+    pump(t);
+}
+
+/* ---- creating calls ---- */
+
+struct create_ctx {
+    int64_t job_id;
+};
+
+static void hangup_done(long status, const struct twilio_call *c, const char *error, void *arg)
+{
+    if (error)
+        log_warn("calls", "hang-up not done sid=%s error=%s", (char *)arg, error);
+    free(arg);
+}
+
+static void hangup(const char *sid, const char *how)
+{
+    char *copy = xstrdup(sid);
+    if (twilio_update(sid, how, hangup_done, copy) < 0)
+        free(copy);
+}
+
+/* a CallSid is known for the job */
+static void adopt_sid(struct active *a, const char *sid)
+{
+    snprintf(a->sid, sizeof a->sid, "%s", sid);
+    if (store_job_get(a->job_id, scratch) == STORE_OK && !callfsm_is_terminal(scratch->status)) {
+        snprintf(scratch->call_sid, sizeof scratch->call_sid, "%s", sid);
+        store_job_save(scratch);
+    }
+    if (a->cancel)
+        hangup(sid, "canceled");
+}
+
+static void create_failed(struct active *a, const char *why)
+{
+    if (store_job_get(a->job_id, scratch) != STORE_OK)
+        return;
+    finish(scratch, CS_FAILED, why, 0);
+}
+
+static void retry_later(struct active *a, const char *why)
+{
+    if (a->create_tries >= cfg->call_create_tries) {
+        char msg[TEXT_MAX];
+        snprintf(msg, sizeof msg, "the call could not be created after %d tries: %.300s", a->create_tries, why);
+        create_failed(a, msg);
+        return;
+    }
+    long ms = 1000L << (a->create_tries < 6 ? a->create_tries - 1 : 5);
+    log_warn("calls", "call create not confirmed, checking and trying again job=%lld in_ms=%ld error=%s",
+             (long long)a->job_id, ms, why);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(a->retry_ev, &tv);
+}
+
+static void on_created(long status, const struct twilio_call *c, const char *error, void *arg)
+{
+    struct create_ctx *x = arg;
+    struct active *a = active_of(x->job_id);
+    int64_t job_id = x->job_id;
+    free(x);
+    if (!a) {
+        /* settled while it was being created: a force-cancel hangs the new call up */
+        struct call_job j;
+        if (c && store_job_get(job_id, &j) == STORE_OK && j.status == CS_CANCELED)
+            hangup(c->sid, "canceled");
+        return;
+    }
+    a->creating = 0;
+    if (status >= 200 && status < 300 && c) {
+        log_info("calls", "call created job=%lld sid=%s", (long long)a->job_id, c->sid);
+        adopt_sid(a, c->sid);
+        if (a->batch) {
+            struct batch *b = a->batch;
+            a->batch = NULL;
+            batch_job_done(b, a->job_id);
+        }
+        return;
+    }
+    if (status >= 400 && status < 500) {
+        create_failed(a, error ? error : "Twilio refused the call");
+        return;
+    }
+    retry_later(a, error ? error : "no answer from Twilio");
+}
+
+static void create_call(struct active *a)
+{
+    struct create_ctx *x = xmalloc(sizeof *x);
+    x->job_id = a->job_id;
+    a->creating = 1;
+    a->create_tries++;
+    if (twilio_create(a->phone, a->job_id, on_created, x) < 0) {
+        free(x);
+        a->creating = 0;
+        retry_later(a, "the request could not be made");
+    }
+}
+
+/* before another create: did the last one make a call after all? */
+static void on_listed(long status, const struct twilio_call *calls, size_t n, const char *error, void *arg)
+{
+    struct create_ctx *x = arg;
+    struct active *a = active_of(x->job_id);
+    free(x);
+    if (!a)
+        return;
+    a->creating = 0;
+    if (a->sid[0])
+        return; /* a status callback named the call meanwhile */
+    if (status < 200 || status >= 300) {
+        a->create_tries++;
+        retry_later(a, error ? error : "the call list could not be read");
+        return;
+    }
+    char to[24];
+    snprintf(to, sizeof to, "+%s", a->phone);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(calls[i].to, to) == 0 && calls[i].created_ms >= a->dialed_at - RECONCILE_SKEW_MS &&
+            !store_job_sid_taken(calls[i].sid)) {
+            log_info("calls", "the call exists after all, adopted job=%lld sid=%s", (long long)a->job_id,
+                     calls[i].sid);
+            adopt_sid(a, calls[i].sid);
+            if (a->batch) {
+                struct batch *b = a->batch;
+                a->batch = NULL;
+                batch_job_done(b, a->job_id);
+            }
+            return;
+        }
+    }
+    create_call(a);
+}
+
+static void check_then_create(struct active *a)
+{
+    struct create_ctx *x = xmalloc(sizeof *x);
+    x->job_id = a->job_id;
+    a->creating = 1;
+    if (twilio_list(a->phone, a->dialed_at, on_listed, x) < 0) {
+        free(x);
+        a->creating = 0;
+        a->create_tries++;
+        retry_later(a, "the call list request could not be made");
+    }
+}
+
+static void create_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct active *a = arg;
+    if (!a->sid[0]) /* else a status callback has named the call meanwhile */
+        check_then_create(a);
+}
+
+static void create_after_commit(void *arg, int ok)
+{
+    struct create_ctx *x = arg;
+    struct active *a = active_of(x->job_id);
+    free(x);
+    if (!a)
+        return;
+    if (!ok) {
+        /* the claim was rolled back: the job is queued again in the store */
+        log_error("calls", "a claim was not committed job=%lld", (long long)a->job_id);
+        struct tenant *t = tenant_get(a->tenant_id);
+        active_remove(a);
+        pump(t);
+        return;
+    }
+    observe_refill(tenant_get(a->tenant_id));
+    create_call(a);
+}
+
+/* ---- the pump: claims jobs while the tenant has free slots ---- */
+
+static void cps_cb(evutil_socket_t fd, short what, void *arg)
+{
+    for (struct tenant *t = tenants; t; t = t->next)
+        pump(t);
+}
+
+static void arm_at(struct event *ev, int64_t at_ms)
+{
+    int64_t ms = at_ms - util_now_ms();
+    if (ms < 0)
+        ms = 0;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(ev, &tv);
+}
+
+static void pump(struct tenant *t)
+{
+    if (!enabled)
+        return;
+    for (int guard = 0; guard < 10000 && t->active < cfg->call_concurrency; guard++) {
+        int64_t now = util_now_ms();
+        if (cfg->twilio_cps > 0 && now < next_dial_at) {
+            arm_at(cps_ev, next_dial_at);
+            return;
+        }
+        struct call_job *j = scratch;
+        int rc = store_job_next(t->id, now, j);
+        if (rc != STORE_OK) {
+            int64_t wake = rc == STORE_NOTFOUND ? store_job_next_wake(t->id) : now + 1000;
+            if (wake > now)
+                arm_at(t->wake_ev, wake);
+            return;
+        }
+        int64_t open = hours_open(j->timezone, now);
+        if (open > now) {
+            /* outside the calling hours in the lead's zone: it waits, the others go on */
+            j->not_before = open;
+            store_job_save(j);
+            struct batch *b = batch_of(j->id);
+            if (b)
+                batch_job_done(b, j->id); /* a start does not wait for the morning */
+            continue;
+        }
+        j->status = CS_DIALING;
+        j->attempts++;
+        j->dialed_at = now;
+        j->call_sid[0] = '\0';
+        j->error[0] = '\0';
+        j->not_before = 0;
+        if (store_job_save(j) != STORE_OK) {
+            arm_at(t->wake_ev, now + 1000);
+            return;
+        }
+        count_status(CS_DIALING);
+        struct active *a = active_add(j);
+        a->batch = batch_of(j->id);
+        if (cfg->twilio_cps > 0)
+            next_dial_at = now + (1000 + cfg->twilio_cps - 1) / cfg->twilio_cps;
+        log_info("calls", "dialing job=%lld run=%lld attempt=%d active=%d", (long long)j->id, (long long)j->run_id,
+                 j->attempts, t->active);
+        /* the claim is durable before Twilio hears of it */
+        struct create_ctx *x = xmalloc(sizeof *x);
+        x->job_id = j->id;
+        store_after_commit(create_after_commit, x);
+    }
+}
+
+/* ---- starting ---- */
+
+static json_t *call_entry(int64_t lead_id, const struct call_job *j)
+{
+    const char *status = "queued";
+    if (j && j->call_sid[0])
+        status = "initiated";
+    else if (j && callfsm_is_terminal(j->status))
+        status = call_status_name(j->status);
+    json_t *e = json_pack("{s:I,s:I,s:o,s:s}", "lead_id", (json_int_t)lead_id, "job_id", (json_int_t)(j ? j->id : 0),
+                          "call_sid", j && j->call_sid[0] ? json_string(j->call_sid) : json_null(), "status", status);
+    if (j && j->error[0])
+        json_object_set_new(e, "error", json_string(j->error));
+    return e;
+}
+
+static void batch_answer(struct batch *b)
+{
+    for (struct batch **p = &batches; *p; p = &(*p)->next) {
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    }
+    for (struct active *a = actives; a; a = a->next)
+        if (a->batch == b)
+            a->batch = NULL;
+    json_t *calls = json_array();
+    int started = 0;
+    struct call_job j;
+    for (size_t i = 0; i < b->n; i++) {
+        int ok = store_job_get(b->job_ids[i], &j) == STORE_OK;
+        json_array_append_new(calls, call_entry(b->lead_ids[i], ok ? &j : NULL));
+        started += ok && j.call_sid[0];
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "started %d of %zu calls", started, b->n);
+    json_t *ans = json_pack("{s:b,s:s,s:o,s:o}", "success", started > 0 || b->n == 0, "message", msg, "calls", calls,
+                            "skipped", b->skipped);
+    http_reply_json(b->req, 200, ans);
+    event_free(b->timeout_ev);
+    free(b);
+}
+
+/* one job of the batch is decided (once per job) */
+static void batch_job_done(struct batch *b, int64_t job_id)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->job_ids[i] == job_id && !b->done[i]) {
+            b->done[i] = 1;
+            b->pending--;
+        }
+    }
+    if (b->pending == 0)
+        batch_answer(b);
+}
+
+/* the batch waiting for this job, if any */
+static struct batch *batch_of(int64_t job_id)
+{
+    for (struct batch *b = batches; b; b = b->next)
+        for (size_t i = 0; i < b->n; i++)
+            if (b->job_ids[i] == job_id)
+                return b;
+    return NULL;
+}
+
+static void batch_timeout(evutil_socket_t fd, short what, void *arg) { batch_answer(arg); }
+
+static int insert_job(int64_t tenant_id, int64_t run_id, const struct lead *l, int64_t now, struct call_job *j)
+{
+    memset(j, 0, sizeof *j);
+    j->tenant_id = tenant_id;
+    j->run_id = run_id;
+    j->lead_id = l->id;
+    snprintf(j->phone, sizeof j->phone, "%s", l->phone);
+    snprintf(j->timezone, sizeof j->timezone, "%s", l->timezone);
+    j->status = CS_QUEUED;
+    j->created_at = now;
+    return store_job_insert(j);
+}
+
+void calls_start(struct http_req *r, int64_t tenant_id, const struct lead *leads, size_t n, json_t *skipped)
+{
+    int64_t now = util_now_ms();
+    struct call_job j;
+    struct tenant *t = tenant_get(tenant_id);
+    if (n <= (size_t)cfg->call_concurrency && n <= MAX_BATCH) {
+        struct batch *b = xcalloc(1, sizeof *b);
+        b->req = r;
+        b->tenant_id = tenant_id;
+        b->skipped = skipped;
+        store_tx_begin();
+        int ok = 1;
+        for (size_t i = 0; i < n && ok; i++) {
+            ok = insert_job(tenant_id, 0, &leads[i], now, &j) == STORE_OK;
+            b->job_ids[i] = j.id;
+            b->lead_ids[i] = leads[i].id;
+        }
+        store_tx_end(ok);
+        if (!ok) {
+            json_decref(skipped);
+            free(b);
+            http_reply_error(r, 500, "STORE_ERROR", "the calls could not be stored");
+            return;
+        }
+        b->n = b->pending = n;
+        b->timeout_ev = evtimer_new(evbase, batch_timeout, b);
+        b->next = batches;
+        batches = b;
+        struct timeval tv = {cfg->call_start_wait_ms / 1000, (cfg->call_start_wait_ms % 1000) * 1000};
+        evtimer_add(b->timeout_ev, &tv);
+        pump(t);
+        return;
+    }
+    struct call_run run = {0};
+    run.tenant_id = tenant_id;
+    snprintf(run.status, sizeof run.status, "running");
+    run.total = (int)n;
+    run.created_at = now;
+    store_tx_begin();
+    int ok = store_run_insert(&run) == STORE_OK;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = insert_job(tenant_id, run.id, &leads[i], now, &j) == STORE_OK;
+    store_tx_end(ok);
+    if (!ok) {
+        json_decref(skipped);
+        http_reply_error(r, 500, "STORE_ERROR", "the run could not be stored");
+        return;
+    }
+    log_info("calls", "run started run=%lld leads=%zu", (long long)run.id, n);
+    char msg[96];
+    snprintf(msg, sizeof msg, "queued %zu calls (%ld at a time)", n, cfg->call_concurrency);
+    http_reply_json(r, 202, json_pack("{s:b,s:s,s:I,s:i,s:s,s:o}", "success", 1, "message", msg, "run_id",
+                                      (json_int_t)run.id, "queued", (int)n, "mode", "bulk_queue", "skipped", skipped));
+    pump(t);
+}
+
+/* ---- stop, cancel, cleanup ---- */
+
+static void result(struct calls_result *out, int status, const char *code, const char *msg)
+{
+    out->status = status;
+    out->code = code;
+    snprintf(out->msg, sizeof out->msg, "%s", msg);
+}
+
+int calls_stop_run(int64_t tenant_id, int64_t run_id, json_t **answer, struct calls_result *out)
+{
+    struct call_run r;
+    if (store_run_get(run_id, &r) != STORE_OK || r.tenant_id != tenant_id) {
+        result(out, 404, "RUN_NOT_FOUND", "no such run");
+        return -1;
+    }
+    int64_t now = util_now_ms();
+    int canceled = 0;
+    if (strcmp(r.status, "running") == 0) {
+        canceled = store_job_cancel_queued(run_id, "the run was stopped", now);
+        if (canceled > 0)
+            status_count[CS_CANCELED] += (uint64_t)canceled;
+        snprintf(r.status, sizeof r.status, "stopped");
+        store_run_save(&r);
+        log_info("calls", "run stopped run=%lld canceled=%d", (long long)run_id, canceled);
+        run_check(run_id, now);
+        store_run_get(run_id, &r);
+    }
+    *answer = calls_run_json(&r);
+    json_object_set_new(*answer, "canceled_now", json_integer(canceled < 0 ? 0 : canceled));
+    return 0;
+}
+
+int calls_cancel_job(int64_t tenant_id, int64_t job_id, int force, json_t **answer, struct calls_result *out)
+{
+    struct call_job *j = scratch;
+    if (store_job_get(job_id, j) != STORE_OK || j->tenant_id != tenant_id) {
+        result(out, 404, "JOB_NOT_FOUND", "no such call job");
+        return -1;
+    }
+    if (callfsm_is_terminal(j->status)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the call is already %s", call_status_name(j->status));
+        result(out, 409, "ALREADY_FINISHED", msg);
+        return -1;
+    }
+    struct active *a = active_of(job_id);
+    const char *state;
+    if (j->status == CS_QUEUED) {
+        finish(j, CS_CANCELED, "canceled before it was dialled", 0);
+        state = "canceled";
+    } else if (force) {
+        char sid[CALL_SID_MAX];
+        snprintf(sid, sizeof sid, "%s", a ? a->sid : j->call_sid);
+        finish(j, CS_CANCELED, "force-canceled; its slot was freed at once", 0);
+        if (sid[0])
+            hangup(sid, "completed");
+        state = "canceled";
+    } else {
+        const char *sid = a ? a->sid : j->call_sid;
+        if (sid[0])
+            hangup(sid, j->status == CS_IN_PROGRESS ? "completed" : "canceled");
+        else if (a)
+            a->cancel = 1; /* hung up as soon as Twilio names the call */
+        state = "canceling";
+    }
+    *answer = json_pack("{s:I,s:s}", "job_id", (json_int_t)job_id, "status", state);
+    return 0;
+}
+
+struct fetch_ctx {
+    int64_t job_id;
+};
+
+static void on_fetched(long status, const struct twilio_call *c, const char *error, void *arg)
+{
+    struct fetch_ctx *x = arg;
+    struct active *a = active_of(x->job_id);
+    free(x);
+    if (!a)
+        return;
+    a->fetching = 0;
+    if (store_job_get(a->job_id, scratch) != STORE_OK)
+        return;
+    if (status == 404) {
+        finish(scratch, CS_FAILED, "Twilio has no such call", 0);
+        return;
+    }
+    int st = c ? callfsm_from_twilio(c->status) : -1;
+    if (st >= 0 && callfsm_is_terminal((enum call_status)st)) {
+        log_info("calls", "settled from Twilio without its callback job=%lld status=%s", (long long)a->job_id,
+                 c->status);
+        finish(scratch, (enum call_status)st, NULL, c->duration);
+        return;
+    }
+    /* still going (or Twilio did not answer): look again later */
+    a->check_at = util_now_ms() + (cfg->call_settle_margin_ms > 1000 ? cfg->call_settle_margin_ms : 1000);
+    if (st >= 0) {
+        int next = callfsm_step(scratch->status, (enum call_status)st);
+        if (next >= 0) {
+            scratch->status = (enum call_status)next;
+            store_job_save(scratch);
+        }
+    }
+}
+
+static void fetch(struct active *a)
+{
+    struct fetch_ctx *x = xmalloc(sizeof *x);
+    x->job_id = a->job_id;
+    a->fetching = 1;
+    if (twilio_fetch(a->sid, on_fetched, x) < 0) {
+        free(x);
+        a->fetching = 0;
+    }
+}
+
+/* the watchdog: calls whose final callback is overdue are fetched from Twilio */
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    int64_t now = util_now_ms();
+    for (struct active *a = actives; a; a = a->next)
+        if (a->sid[0] && !a->fetching && now >= a->check_at)
+            fetch(a);
+}
+
+json_t *calls_cleanup_stuck(void)
+{
+    int64_t now = util_now_ms();
+    json_t *list = json_array();
+    struct active *a = actives, *next;
+    for (; a; a = next) {
+        next = a->next;
+        if (now - a->dialed_at < cfg->call_stuck_ms)
+            continue;
+        json_array_append_new(list, json_pack("{s:I,s:s}", "job_id", (json_int_t)a->job_id, "action",
+                                              a->sid[0] ? "fetching from Twilio" : "failed"));
+        if (a->sid[0]) {
+            if (!a->fetching)
+                fetch(a);
+        } else if (!a->creating && store_job_get(a->job_id, scratch) == STORE_OK) {
+            finish(scratch, CS_FAILED, "stuck without a call: cleaned up", 0);
+        }
+    }
+    return list;
+}
+
+/* ---- status callbacks ---- */
+
+/* X-Twilio-Signature over the URL Twilio used: PUBLIC_URL + the request URI, tried with
+ * and without an explicit port */
+static int signature_ok(struct http_req *r, struct evkeyvalq *params)
+{
+    const char *got = http_header(r, "X-Twilio-Signature");
+    if (!got)
+        return 0;
+    const char *keys[FORM_PARAMS_MAX], *vals[FORM_PARAMS_MAX];
+    size_t n = 0;
+    struct evkeyval *kv;
+    TAILQ_FOREACH(kv, params, next) {
+        if (n == FORM_PARAMS_MAX)
+            return 0;
+        keys[n] = kv->key;
+        vals[n] = kv->value;
+        n++;
+    }
+    char base[2100], alt[2110];
+    snprintf(base, sizeof base, "%s", callback_url);
+    char *path = strstr(base, "://");
+    path = path ? strchr(path + 3, '/') : NULL;
+    if (path)
+        *path = '\0'; /* scheme://host[:port] */
+    /* the other form: without the port when one is given, else with the scheme's default */
+    char *colon = strrchr(base, ':');
+    int has_port = colon && colon > strstr(base, "://") + 2 && strspn(colon + 1, "0123456789") == strlen(colon + 1);
+    if (has_port)
+        snprintf(alt, sizeof alt, "%.*s", (int)(colon - base), base);
+    else
+        snprintf(alt, sizeof alt, "%s:%s", base, strncmp(base, "https", 5) == 0 ? "443" : "80");
+    const char *bases[] = {base, alt};
+    size_t glen = strlen(got);
+    for (int i = 0; i < 2; i++) {
+        char *url = xasprintf("%s%s", bases[i], http_uri(r));
+        char want[64];
+        twilio_signature(cfg->twilio_auth_token, url, keys, vals, n, want);
+        free(url);
+        if (glen == strlen(want) && CRYPTO_memcmp(got, want, glen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void calls_status_callback(struct http_req *r)
+{
+    static const char ignored[] = "{\"ok\":true,\"ignored\":true}";
+    static const char applied[] = "{\"ok\":true,\"ignored\":false}";
+    if (!enabled) {
+        http_reply_error(r, 503, "CALLS_NOT_CONFIGURED", "calls are not configured (TWILIO_ACCOUNT_SID)");
+        return;
+    }
+    size_t len;
+    const char *body = http_body(r, &len);
+    char *text = xstrndup(body ? body : "", len);
+    struct evkeyvalq params;
+    TAILQ_INIT(&params);
+    if (strlen(text) != len || evhttp_parse_query_str(text, &params) < 0) {
+        free(text);
+        evhttp_clear_headers(&params);
+        http_reply_error(r, 400, "INVALID_REQUEST", "the body must be form-encoded");
+        return;
+    }
+    free(text);
+    if (!signature_ok(r, &params)) {
+        evhttp_clear_headers(&params);
+        log_warn("calls", "status callback with a wrong or missing X-Twilio-Signature refused");
+        http_reply_error(r, 403, "BAD_SIGNATURE", "X-Twilio-Signature does not match");
+        return;
+    }
+    const char *sid = evhttp_find_header(&params, "CallSid");
+    const char *cs = evhttp_find_header(&params, "CallStatus");
+    const char *dur = evhttp_find_header(&params, "CallDuration");
+    int st = cs ? callfsm_from_twilio(cs) : -1;
+    if (!sid || !*sid || strlen(sid) >= CALL_SID_MAX || st < 0) {
+        evhttp_clear_headers(&params);
+        http_reply_error(r, 400, "INVALID_REQUEST", "CallSid and a known CallStatus are required");
+        return;
+    }
+    long duration = 0;
+    if (dur)
+        util_parse_long(dur, 0, 100000000, &duration);
+    /* ?job= names the job even before the create answer brought the CallSid */
+    const char *jq = http_query(r, "job");
+    long job_id = 0;
+    struct call_job *j = scratch;
+    int found = 0;
+    if (jq && util_parse_long(jq, 1, 999999999999L, &job_id) == 0 && store_job_get(job_id, j) == STORE_OK)
+        found = !j->call_sid[0] || strcmp(j->call_sid, sid) == 0;
+    if (!found)
+        found = store_job_by_sid(sid, j) == STORE_OK;
+    if (!found) {
+        evhttp_clear_headers(&params);
+        http_reply_raw(r, 200, "application/json", ignored, sizeof ignored - 1);
+        return;
+    }
+    struct active *a = active_of(j->id);
+    if (a && !a->sid[0] && !callfsm_is_terminal(j->status)) {
+        snprintf(a->sid, sizeof a->sid, "%s", sid);
+        snprintf(j->call_sid, sizeof j->call_sid, "%s", sid);
+        store_job_save(j);
+    }
+    int next = callfsm_step(j->status, (enum call_status)st);
+    evhttp_clear_headers(&params);
+    if (next < 0) {
+        http_reply_raw(r, 200, "application/json", ignored, sizeof ignored - 1);
+        return;
+    }
+    if (callfsm_is_terminal((enum call_status)next)) {
+        finish(j, (enum call_status)next, NULL, (int)duration);
+    } else {
+        j->status = (enum call_status)next;
+        count_status(j->status);
+        store_job_save(j);
+    }
+    http_reply_raw(r, 200, "application/json", applied, sizeof applied - 1);
+}
+
+/* ---- metrics ---- */
+
+char *calls_metrics_text(void)
+{
+    char *out = xasprintf("# HELP switchboard_calls_total Call jobs that entered each status since start.\n"
+                          "# TYPE switchboard_calls_total counter\n");
+    for (int i = 0; i < CS__COUNT; i++) {
+        char *next = xasprintf("%sswitchboard_calls_total{status=\"%s\"} %llu\n", out,
+                               call_status_name((enum call_status)i), (unsigned long long)status_count[i]);
+        free(out);
+        out = next;
+    }
+    int active = 0;
+    for (struct active *a = actives; a; a = a->next)
+        active++;
+    char *next = xasprintf("%s# HELP switchboard_calls_active Calls dialing, ringing or in progress.\n"
+                           "# TYPE switchboard_calls_active gauge\nswitchboard_calls_active %d\n"
+                           "# HELP switchboard_call_slot_refill_seconds From a freed slot to the next call's "
+                           "create request.\n# TYPE switchboard_call_slot_refill_seconds histogram\n",
+                           out, active);
+    free(out);
+    out = next;
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= NREFILL; i++) {
+        cum += refill_buckets[i];
+        char le[32];
+        if (i < NREFILL)
+            snprintf(le, sizeof le, "%g", refill_bounds[i]);
+        else
+            snprintf(le, sizeof le, "+Inf");
+        next = xasprintf("%sswitchboard_call_slot_refill_seconds_bucket{le=\"%s\"} %llu\n", out, le,
+                         (unsigned long long)cum);
+        free(out);
+        out = next;
+    }
+    next = xasprintf("%sswitchboard_call_slot_refill_seconds_sum %.6f\nswitchboard_call_slot_refill_seconds_count %llu\n",
+                     out, refill_sum, (unsigned long long)refill_count);
+    free(out);
+    return next;
+}
+
+/* ---- start-up and shutdown ---- */
+
+static void load_open(const struct call_job *j, void *arg)
+{
+    struct active *a = active_add(j);
+    if (!j->call_sid[0]) {
+        /* claimed, and maybe created, before a crash: ask Twilio before dialling again */
+        a->create_tries = 1;
+        check_then_create(a);
+    } else {
+        /* its callbacks may have come while the daemon was down */
+        fetch(a);
+    }
+    (*(int *)arg)++;
+}
+
+static void pump_tenant(int64_t id, void *arg) { pump(tenant_get(id)); }
+
+int calls_init(struct event_base *base, const struct config *c, char *err, size_t errlen)
+{
+    evbase = base;
+    cfg = c;
+    if (pacing_profile_parse_hours(c->call_hours, &hours, err, errlen) < 0)
+        return -1;
+    enabled = c->twilio_account_sid[0] != 0;
+    scratch = xmalloc(sizeof *scratch);
+    cps_ev = evtimer_new(base, cps_cb, NULL);
+    watchdog_ev = event_new(base, -1, EV_PERSIST, watchdog_cb, NULL);
+    if (!enabled)
+        return 0;
+    char pub[2100];
+    if (c->public_url[0])
+        snprintf(pub, sizeof pub, "%s", c->public_url);
+    else
+        snprintf(pub, sizeof pub, "http://127.0.0.1:%ld", c->orch_port);
+    size_t pl = strlen(pub);
+    while (pl && pub[pl - 1] == '/')
+        pub[--pl] = '\0';
+    callback_url = xasprintf("%s/webhook/call_status", pub);
+    struct twilio_opts o = {
+        .api_base = c->twilio_api_base, .account_sid = c->twilio_account_sid, .auth_token = c->twilio_auth_token,
+        .from = c->twilio_from, .twiml_url = c->twilio_twiml_url, .callback_url = callback_url,
+        .timeout_ms = c->twilio_timeout_ms, .ring_timeout_s = (int)c->call_ring_timeout_s,
+        .time_limit_s = (int)c->call_time_limit_s,
+    };
+    twilio_init(&o);
+    int open = 0;
+    if (store_job_open(load_open, &open) < 0 || store_job_tenants_queued(pump_tenant, NULL) < 0) {
+        snprintf(err, errlen, "calls: cannot load the call jobs");
+        return -1;
+    }
+    struct timeval tv = {c->call_watchdog_ms / 1000, (c->call_watchdog_ms % 1000) * 1000};
+    event_add(watchdog_ev, &tv);
+    log_info("calls", "ready active=%d concurrency=%ld cps=%ld", open, c->call_concurrency, c->twilio_cps);
+    return 0;
+}
+
+void calls_shutdown(void)
+{
+    while (batches)
+        batch_answer(batches);
+    while (actives) {
+        struct active *a = actives;
+        actives = a->next;
+        event_free(a->retry_ev);
+        free(a);
+    }
+    while (tenants) {
+        struct tenant *t = tenants;
+        tenants = t->next;
+        event_free(t->wake_ev);
+        free(t);
+    }
+    if (cps_ev)
+        event_free(cps_ev);
+    if (watchdog_ev)
+        event_free(watchdog_ev);
+    cps_ev = watchdog_ev = NULL;
+    free(scratch);
+    scratch = NULL;
+    free(callback_url);
+    callback_url = NULL;
+    if (enabled)
+        twilio_free();
+    enabled = 0;
+}

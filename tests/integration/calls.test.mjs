@@ -1,0 +1,369 @@
+// Outbound call campaigns against the fake Twilio (tests/fakes/twilio.mjs): the seed 004
+// scenarios, the concurrency limit, recovery after kill -9, and signed status callbacks.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startFakeTwilio } from '../fakes/twilio.mjs';
+import { ADMIN_KEY, Daemon, freePort, waitFor } from './lib.mjs';
+
+const FROM = '+15005550006';
+
+async function setup(fake = {}, env = {}) {
+  const tw = await startFakeTwilio({ ringMs: 5, answerMs: 5, durationMs: 40, ...fake });
+  const port = await freePort();
+  const d = new Daemon({
+    env: {
+      TWILIO_API_BASE: tw.url,
+      TWILIO_ACCOUNT_SID: tw.accountSid,
+      TWILIO_AUTH_TOKEN: tw.authToken,
+      TWILIO_FROM: FROM,
+      TWILIO_TWIML_URL: 'http://127.0.0.1:9/twiml/outbound',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      TWILIO_CPS: '0',
+      CALL_HOURS: '00:00-24:00',
+      TWILIO_TIMEOUT_MS: '2000',
+      ...env,
+    },
+  });
+  d.port = port;
+  await d.start();
+  return { tw, d };
+}
+
+async function teardown({ tw, d }) {
+  await d.cleanup();
+  await tw.close();
+}
+
+async function leads(d, n, { key = ADMIN_KEY, base = 0 } = {}) {
+  const ids = [];
+  for (let i = 0; i < n; i++) {
+    const r = await d.post('/api/leads', { name: `Lead ${base + i}`, phone: `+1555${String(base + i).padStart(7, '0')}` }, { key });
+    assert.equal(r.status, 201, r.text);
+    ids.push(r.json.id);
+  }
+  return ids;
+}
+
+const run = async (d, id) => (await d.get(`/api/outbound/runs/${id}`)).json;
+const waitRun = (d, id, status, timeout = 20000) =>
+  waitFor(async () => {
+    const r = await run(d, id);
+    return r && r.status === status ? r : false;
+  }, { timeout, what: `run ${id} ${status}` });
+
+// every lead called exactly once: one create per To
+function createsByTo(tw) {
+  const m = new Map();
+  for (const c of tw.callList()) m.set(c.to, (m.get(c.to) || 0) + 1);
+  return m;
+}
+
+test('leads: create, validation, CSV import with bad rows by line, paging', async () => {
+  const ctx = await setup();
+  const { d } = ctx;
+  try {
+    let r = await d.post('/api/leads', { name: 'דנה כהן', phone: '+972 501234567'.replace(' ', ''), timezone: 'Asia/Jerusalem' });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.phone, '+972501234567');
+    assert.equal(r.json.timezone, 'Asia/Jerusalem');
+    assert.equal((await d.post('/api/leads', { name: 'again', phone: '972501234567' })).status, 409);
+    assert.equal((await d.post('/api/leads', { name: 'x', phone: '12' })).json.error.code, 'INVALID_PHONE');
+    assert.equal((await d.post('/api/leads', { name: '', phone: '972501234560' })).status, 400);
+    r = await d.post('/api/leads', { name: 'x', phone: '972501234561', timezone: 'Nowhere/City' });
+    assert.match(r.json.error.message, /timezone/);
+    const csv = 'name,phone,timezone\n"Levi, Avi",+972501000001,Asia/Jerusalem\nno phone,,\nBad Zone,+972501000002,Mars/Base\n' +
+      'Plain,972501000003,\n"open quote,972501000004\nAfter,972501000005,\n';
+    r = await d.req('POST', '/api/leads/import', csv, { headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.imported, 2);
+    assert.deepEqual(r.json.errors.map((e) => e.line), [3, 4, 6]);
+    assert.match(r.json.errors[0].error, /phone/);
+    assert.match(r.json.errors[1].error, /timezone/);
+    const bad = await d.req('POST', '/api/leads/import', 'phone,name\n1,2\n');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.code, 'INVALID_CSV');
+    const p1 = await d.get('/api/leads?page=1&page_size=2');
+    assert.equal(p1.json.total, 3);
+    assert.equal(p1.json.leads.length, 2);
+    const p2 = await d.get('/api/leads?page=2&page_size=2');
+    assert.equal(p2.json.leads[0].name, 'Plain');
+    assert.equal((await d.get('/api/leads?page_size=501')).status, 400);
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('3 leads: all dialled at once with the exact Twilio request; the answer carries their CallSids', async () => {
+  const ctx = await setup({ durationMs: 300 });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 3);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.success, true);
+    assert.equal(r.json.calls.length, 3);
+    for (const c of r.json.calls) {
+      assert.equal(c.status, 'initiated');
+      assert.match(c.call_sid, /^CA[0-9a-f]{32}$/);
+    }
+    assert.equal(tw.maxActive, 3, 'all three at once');
+    const create = tw.creates()[0];
+    assert.equal(create.authUser, tw.accountSid);
+    assert.equal(create.params.From, FROM);
+    assert.equal(create.params.Url, 'http://127.0.0.1:9/twiml/outbound');
+    assert.match(create.params.StatusCallback, new RegExp(`^http://127\\.0\\.0\\.1:${d.port}/webhook/call_status\\?job=\\d+$`));
+    assert.deepEqual([].concat(create.params.StatusCallbackEvent), ['initiated', 'ringing', 'answered', 'completed']);
+    assert.equal(create.params.Timeout, '30');
+    await waitFor(async () => {
+      const x = await d.get('/api/outbound/recent-calls?page_size=10');
+      return x.json.calls.length === 3 && x.json.calls.every((c) => c.status === 'completed');
+    }, { what: 'three completed' });
+    assert.ok(tw.callbacks.length >= 12 && tw.callbacks.every((c) => c.status === 200), 'every signed callback accepted');
+    const m = await d.get('/metrics');
+    assert.match(m.text, /switchboard_calls_total\{status="completed"\} 3\n/);
+    assert.match(m.text, /switchboard_calls_active 0\n/);
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('100 leads: never more than 3 active, each dialled exactly once, the run completes', async () => {
+  const ctx = await setup({ durationMs: 20 });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 100);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.json.mode, 'bulk_queue');
+    assert.equal(r.json.queued, 100);
+    const done = await waitRun(d, r.json.run_id, 'completed', 60000);
+    assert.equal(done.completed, 100);
+    assert.equal(done.total_leads, 100);
+    assert.equal(done.concurrency, 3);
+    assert.equal(tw.maxActive, 3, 'at most (and at full use) 3 at once');
+    const by = createsByTo(tw);
+    assert.equal(by.size, 100);
+    assert.ok([...by.values()].every((n) => n === 1), 'no lead dialled twice');
+    // leads of a finished run can be started again
+    const again = await d.post('/api/outbound_calls/start', { lead_ids: ids.slice(0, 5) });
+    assert.equal(again.status, 202);
+    assert.equal((await d.post('/api/outbound_calls/start', { lead_ids: [] })).status, 400);
+    const unknown = await d.post('/api/outbound_calls/start', { lead_ids: [ids[0], 99999] });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.json.error.message, /99999/);
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('stop-queue: no new calls, the active ones finish', async () => {
+  const ctx = await setup({ durationMs: null });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 10);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    await tw.waitFor((t) => t.callList().filter((c) => c.status === 'in-progress').length === 3, 5000, '3 in progress');
+    // a lead with a call in progress or queued in a run is skipped and reported
+    const busy = await d.post('/api/outbound_calls/start', { lead_ids: [ids[0], ids[9]] });
+    assert.equal(busy.status, 409, busy.text);
+    assert.equal(busy.json.error.code, 'LEADS_BUSY');
+    assert.deepEqual(busy.json.skipped.map((x) => x.lead_id).sort(), [ids[0], ids[9]].sort());
+    assert.equal(busy.json.skipped[0].run_id, r.json.run_id);
+    const s = await d.post('/api/outbound/stop-queue', { run_id: r.json.run_id });
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.status, 'stopped');
+    assert.equal(s.json.canceled, 7);
+    assert.equal(s.json.canceled_now, 7);
+    assert.equal(s.json.in_progress, 3);
+    for (const c of tw.callList()) tw.endCall(c.sid);
+    const end = await waitFor(async () => {
+      const x = await run(d, r.json.run_id);
+      return x.finished_at ? x : false;
+    }, { what: 'run finished' });
+    assert.equal(end.status, 'stopped');
+    assert.equal(end.completed, 3);
+    assert.equal(tw.callList().length, 3, 'nothing dialled after the stop');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('soft cancel hangs up through Twilio; force cancel frees the slot at once', async () => {
+  const ctx = await setup({ durationMs: null, dropFinalCallback: false });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 4);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    const recent = await waitFor(async () => {
+      const x = (await d.get('/api/outbound/recent-calls')).json.calls;
+      return x.filter((c) => c.status === 'in_progress').length === 3 ? x : false;
+    }, { what: '3 in progress' });
+    const active = recent.filter((c) => c.status === 'in_progress');
+    const queued = recent.find((c) => c.status === 'queued');
+    assert.equal(active.length, 3);
+    // soft: Twilio is asked to hang up, the callback settles it
+    const soft = await d.post(`/api/outbound_calls/jobs/${active[0].job_id}/cancel`);
+    assert.equal(soft.status, 202);
+    assert.equal(soft.json.status, 'canceling');
+    await tw.waitFor((t) => t.calls.get(active[0].call_sid).status === 'completed', 5000, 'hung up');
+    // force: marked now; Twilio never calls back for it (its callback is dropped)
+    tw.set({ dropFinalCallback: true });
+    const force = await d.post(`/api/outbound_calls/jobs/${active[1].job_id}/force-cancel`);
+    assert.equal(force.status, 200);
+    assert.equal(force.json.status, 'canceled');
+    // the freed slots go to the queued job at once
+    await tw.waitFor((t) => t.callList().length === 4, 5000, 'the 4th lead dialled');
+    assert.ok(tw.maxActive <= 3);
+    // a queued job cancelled before dialling is never dialled; a finished one is 409
+    const q = await d.post(`/api/outbound_calls/jobs/${queued.job_id}/cancel`);
+    assert.ok(q.status === 409 || q.status === 202, q.text);
+    assert.equal((await d.post(`/api/outbound_calls/jobs/${active[1].job_id}/cancel`)).status, 409);
+    assert.equal((await d.post('/api/outbound_calls/jobs/999999/cancel')).status, 404);
+    assert.equal((await run(d, r.json.run_id)).canceled >= 1, true);
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('a lost final callback is settled by the watchdog from Twilio\'s call resource', async () => {
+  const ctx = await setup({ durationMs: 30, dropFinalCallback: true },
+    { CALL_RING_TIMEOUT_S: '5', CALL_TIME_LIMIT_S: '1', CALL_SETTLE_MARGIN_MS: '0', CALL_WATCHDOG_MS: '200' });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 1);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    const sid = r.json.calls[0].call_sid;
+    await tw.waitFor((t) => t.calls.get(sid).status === 'completed', 5000, 'the call ended at Twilio');
+    const job = await waitFor(async () => {
+      const c = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+      return c.status === 'completed' ? c : false;
+    }, { timeout: 15000, what: 'settled by the watchdog' });
+    assert.ok(job.duration >= 1);
+    assert.ok(tw.requests.some((q) => q.op === 'fetch' && q.callSid === sid), 'fetched from Twilio');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('Twilio 500 on a create that in fact created the call: no second call; a 4xx fails the job with Twilio\'s words', async () => {
+  // callbacks late, so that only the call list can tell the daemon the call exists
+  const ctx = await setup({ durationMs: 30, callbackDelayMs: 2500, createFailures: [{ status: 500, afterCreate: true }],
+    createErrors: { '+15550000001': { status: 400, code: 21211, message: "The 'To' number +15550000001 is not a valid phone number." } } });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 2);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    assert.equal(r.status, 200, r.text);
+    const byLead = Object.fromEntries(r.json.calls.map((c) => [c.lead_id, c]));
+    const failed = byLead[ids[1]];
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.error, /21211.*not a valid phone number/);
+    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls.some((c) => c.status === 'completed'),
+      { what: 'the 500 call completes' });
+    assert.equal(createsByTo(tw).get('+15550000000'), 1, 'created once despite the 500');
+    assert.ok(tw.requests.some((q) => q.op === 'list'), 'the call list was checked before trying again');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('status callbacks: a bad signature is 403, an unknown CallSid is ignored, repeats never go back', async () => {
+  const ctx = await setup({ durationMs: 30 });
+  const { tw, d } = ctx;
+  try {
+    const url = `http://127.0.0.1:${d.port}/webhook/call_status`;
+    const params = { CallSid: 'CA' + 'f'.repeat(32), CallStatus: 'completed', AccountSid: tw.accountSid };
+    const body = new URLSearchParams(params).toString();
+    const post = (sig) => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': sig }, body });
+    assert.equal((await post('bm90IGEgc2lnbmF0dXJl')).status, 403);
+    assert.equal((await fetch(url, { method: 'POST', body })).status, 403);
+    const good = await post(tw.signature(url, params));
+    assert.equal(good.status, 200);
+    assert.equal((await good.json()).ignored, true);
+    // the daemon's check matches Twilio's own signer with and without the port
+    const ids = await leads(d, 1);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    const sid = r.json.calls[0].call_sid;
+    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'completed', { what: 'completed' });
+    const cbUrl = tw.calls.get(sid).statusCallback;
+    const late = { CallSid: sid, CallStatus: 'ringing', AccountSid: tw.accountSid };
+    const res = await fetch(cbUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(cbUrl, late) }, body: new URLSearchParams(late).toString() });
+    assert.equal(res.status, 200);
+    assert.equal((await d.get('/api/outbound/recent-calls')).json.calls[0].status, 'completed', 'terminal never goes back');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('kill -9 in the middle of a 60-lead run, several times: it completes, never more than 3 active, no lead dialled twice', async () => {
+  const ctx = await setup({ durationMs: 60 }, { CALL_WATCHDOG_MS: '200' });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 60);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    for (let i = 0; i < 4; i++) {
+      const before = tw.callList().length;
+      await tw.waitFor((t) => t.callList().length >= Math.min(60, before + 3 + i * 2), 10000, 'progress');
+      await d.kill9();
+      await d.start();
+    }
+    const done = await waitRun(d, r.json.run_id, 'completed', 60000);
+    assert.equal(done.completed + done.failed, 60);
+    assert.ok(tw.maxActive <= 3, `max active ${tw.maxActive}`);
+    const by = createsByTo(tw);
+    assert.equal(by.size, 60);
+    assert.ok([...by.values()].every((n) => n === 1), 'no lead dialled twice');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('tenants: leads, runs and slots are per tenant', async () => {
+  const ctx = await setup({ durationMs: null });
+  const { tw, d } = ctx;
+  try {
+    const t = await d.post('/api/tenants', { name: 'acme' });
+    const key = t.json.apiKey;
+    const mine = await leads(d, 4);
+    const theirs = await leads(d, 4, { key, base: 100 });
+    const bad = await d.post('/api/outbound_calls/start', { lead_ids: [mine[0]] }, { key });
+    assert.equal(bad.status, 400, 'another tenant\'s lead is unknown');
+    const a = await d.post('/api/outbound_calls/start', { lead_ids: mine });
+    const b = await d.post('/api/outbound_calls/start', { lead_ids: theirs }, { key });
+    await tw.waitFor((x) => x.callList().filter((c) => c.status === 'in-progress').length === 6, 5000, '3 + 3 in progress');
+    assert.equal((await d.get(`/api/outbound/runs/${a.json.run_id}`, { key })).status, 404);
+    assert.equal((await d.get('/api/leads', { key })).json.total, 4);
+    assert.equal((await d.get('/api/outbound/runs', { key })).json.runs.length, 1);
+    assert.equal((await d.post('/api/outbound/stop-queue', { run_id: b.json.run_id })).status, 404);
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('busy is retried by the policy; outside the calling hours in the lead\'s zone the job waits', async () => {
+  const utcHour = new Date().getUTCHours();
+  // a window of one hour that starts 6 hours from now in UTC: closed now in UTC
+  const open = (utcHour + 6) % 24;
+  const hours = `${String(open).padStart(2, '0')}:00-${String((open + 1) % 24).padStart(2, '0')}:00`;
+  const ctx = await setup({ durationMs: 20, outcomes: { '+15550000000': 'busy' } },
+    { CALL_RETRY_ATTEMPTS: '1', CALL_RETRY_DELAY_MS: '100', CALL_HOURS: hours, TIMEZONE: 'UTC' });
+  const { tw, d } = ctx;
+  try {
+    // a lead whose own zone is 6 hours ahead: inside the window now
+    const zone = 'Etc/GMT-6';
+    const l1 = await d.post('/api/leads', { name: 'Busy Ben', phone: '+15550000000', timezone: zone });
+    const l2 = await d.post('/api/leads', { name: 'Night Nora', phone: '+15550000001' });
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: [l1.json.id, l2.json.id] });
+    assert.equal(r.status, 200);
+    await waitFor(async () => {
+      const c = (await d.get('/api/outbound/recent-calls')).json.calls.find((x) => x.lead_id === l1.json.id);
+      return c.status === 'busy' && c.attempts === 2;
+    }, { what: 'busy twice, then final' });
+    assert.equal(createsByTo(tw).get('+15550000000'), 2, 'dialled once more by the retry policy');
+    const night = (await d.get('/api/outbound/recent-calls')).json.calls.find((x) => x.lead_id === l2.json.id);
+    assert.equal(night.status, 'queued', 'outside the hours in TIMEZONE: waits');
+    assert.equal(createsByTo(tw).get('+15550000001'), undefined);
+  } finally {
+    await teardown(ctx);
+  }
+});
