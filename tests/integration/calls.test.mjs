@@ -367,3 +367,34 @@ test('busy is retried by the policy; outside the calling hours in the lead\'s zo
     await teardown(ctx);
   }
 });
+
+test('TWILIO_CPS spaces new calls; cleanup-stuck-jobs settles an old call from Twilio; paging bounds', async () => {
+  const ctx = await setup({ durationMs: 20, dropFinalCallback: true }, { TWILIO_CPS: '4', CALL_STUCK_MS: '1000' });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 3);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    assert.equal(r.status, 200, r.text);
+    const at = tw.creates().map((q) => q.at).sort((a, b) => a - b);
+    assert.equal(at.length, 3);
+    for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] >= 240, `creates ${at[i] - at[i - 1]} ms apart at 4/s`);
+    // the final callbacks were lost; the calls ended at Twilio
+    await tw.waitFor((t) => t.callList().every((c) => c.status === 'completed'), 5000, 'ended at Twilio');
+    assert.equal((await d.post('/api/outbound/cleanup-stuck-jobs')).json.checked, 0, 'nothing is old enough yet');
+    await new Promise((res) => setTimeout(res, 1100)); // CALL_STUCK_MS is an age: it has to pass
+    const c = await d.post('/api/outbound/cleanup-stuck-jobs');
+    assert.equal(c.status, 200);
+    assert.equal(c.json.checked, 3);
+    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls.every((x) => x.status === 'completed'),
+      { what: 'settled by the cleanup' });
+    const t = await d.post('/api/tenants', { name: 'other' });
+    assert.equal((await d.post('/api/outbound/cleanup-stuck-jobs', {}, { key: t.json.apiKey })).status, 403, 'admin only');
+    assert.equal((await d.get('/api/outbound/recent-calls?page_size=101')).status, 400);
+    assert.equal((await d.get('/api/outbound/recent-calls?page=0')).status, 400);
+    const p = await d.get('/api/outbound/recent-calls?page=2&page_size=2');
+    assert.equal(p.json.calls.length, 1);
+    assert.equal(p.json.total, 3);
+  } finally {
+    await teardown(ctx);
+  }
+});
