@@ -165,8 +165,9 @@ int httpc_init(struct event_base *base)
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timerfn);
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
-    /* idle connections kept for reuse: bounded, so that a burst leaves no lasting memory */
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 64L);
+    /* idle connections kept for reuse: bounded, so that a burst leaves no lasting memory,
+     * and above the ~100 workers a dispatcher keeps busy, so that POST /send reuses them */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 160L);
     return 0;
 }
 
