@@ -157,7 +157,7 @@ CREATE TABLE call_jobs (
   dialed_at INTEGER NOT NULL DEFAULT 0,
   finished_at INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX call_jobs_queue ON call_jobs (tenant_id, status, not_before, id);
+CREATE INDEX call_jobs_queue ON call_jobs (tenant_id, status, run_id, id);
 CREATE INDEX call_jobs_run ON call_jobs (run_id, status);
 CREATE INDEX call_jobs_lead ON call_jobs (lead_id, status);
 CREATE INDEX call_jobs_sid ON call_jobs (call_sid);

@@ -186,9 +186,10 @@ static const char *stmt_sql[ST__COUNT] = {
                     "duration = ?12, dialed_at = ?14, finished_at = ?15 WHERE id = ?1",
     [ST_JOB_GET] = "SELECT " JOB_COLS " FROM call_jobs WHERE id = ?1",
     [ST_JOB_BY_SID] = "SELECT " JOB_COLS " FROM call_jobs WHERE call_sid = ?1 LIMIT 1",
-    /* the small-batch path (run 0) first, then runs in the order they were started */
+    /* the small-batch path (run 0) first, then runs in the order they were started: the
+     * queue index's own order */
     [ST_JOB_NEXT] = "SELECT " JOB_COLS " FROM call_jobs WHERE tenant_id = ?1 AND status = 'queued' AND "
-                    "not_before <= ?2 ORDER BY run_id <> 0, id LIMIT 1",
+                    "not_before <= ?2 ORDER BY run_id, id LIMIT 1",
     [ST_JOB_NEXT_WAKE] = "SELECT min(not_before) FROM call_jobs WHERE tenant_id = ?1 AND status = 'queued'",
     [ST_JOB_LEAD_OPEN] = "SELECT run_id FROM call_jobs WHERE lead_id = ?1 AND status IN ('queued', 'dialing', "
                          "'ringing', 'in_progress') LIMIT 1",
