@@ -202,8 +202,12 @@ static void start_calls(struct http_req *r)
     static const char *const keys[] = {"lead_ids", NULL};
     char err[200];
     json_t *ids = json_object_get(body, "lead_ids");
-    if (!apiparse_only_keys(body, keys, err, sizeof err) || !json_is_array(ids) || json_array_size(ids) == 0 ||
-        json_array_size(ids) > START_MAX) {
+    if (!apiparse_only_keys(body, keys, err, sizeof err)) {
+        json_decref(body);
+        http_reply_error(r, 400, "INVALID_REQUEST", "%s", err);
+        return;
+    }
+    if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > START_MAX) {
         json_decref(body);
         http_reply_error(r, 400, "INVALID_REQUEST", "lead_ids must be a list of 1 to %d lead ids", START_MAX);
         return;

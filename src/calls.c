@@ -27,6 +27,7 @@ struct active {
     int64_t job_id, tenant_id;
     char phone[PHONE_MAX];
     char sid[CALL_SID_MAX];
+    int attempt;          /* the job's dial attempt this call belongs to */
     int64_t dialed_at;
     int64_t check_at;     /* when the watchdog fetches it, without a final callback */
     int creating;         /* a create (or a list before a new try) is out */
@@ -124,6 +125,7 @@ static struct active *active_add(const struct call_job *j)
     a->tenant_id = j->tenant_id;
     snprintf(a->phone, sizeof a->phone, "%s", j->phone);
     snprintf(a->sid, sizeof a->sid, "%s", j->call_sid);
+    a->attempt = j->attempts;
     a->dialed_at = j->dialed_at;
     a->check_at = j->dialed_at + ((int64_t)cfg->call_ring_timeout_s + cfg->call_time_limit_s) * 1000 +
                   cfg->call_settle_margin_ms;
@@ -227,11 +229,15 @@ static void finish(struct call_job *j, enum call_status st, const char *error, i
 {
     int64_t now = util_now_ms();
     int retry = callfsm_retryable(st) && j->attempts <= cfg->call_retry_attempts;
+    struct call_run run;
+    if (retry && j->run_id && store_run_get(j->run_id, &run) == STORE_OK && strcmp(run.status, "running") != 0)
+        retry = 0; /* a stopped run dials nothing new, retries included */
     count_status(st);
     j->duration = duration > 0 ? duration : j->duration;
     if (retry) {
         /* busy or no answer: the lead is called again later, as a new attempt */
         j->status = CS_QUEUED;
+        count_status(CS_QUEUED);
         j->not_before = now + cfg->call_retry_delay_ms;
         snprintf(j->error, sizeof j->error, "%s; retry %d of %ld", call_status_name(st), j->attempts,
                  cfg->call_retry_attempts);
@@ -347,7 +353,7 @@ static void create_call(struct active *a)
     x->job_id = a->job_id;
     a->creating = 1;
     a->create_tries++;
-    if (twilio_create(a->phone, a->job_id, on_created, x) < 0) {
+    if (twilio_create(a->phone, a->job_id, a->attempt, on_created, x) < 0) {
         free(x);
         a->creating = 0;
         retry_later(a, "the request could not be made");
@@ -359,9 +365,21 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
 {
     struct create_ctx *x = arg;
     struct active *a = active_of(x->job_id);
+    int64_t job_id = x->job_id;
     free(x);
-    if (!a)
+    if (!a) {
+        /* force-cancelled meanwhile: a call the earlier create made is hung up */
+        struct call_job j;
+        if (status >= 200 && status < 300 && store_job_get(job_id, &j) == STORE_OK && j.status == CS_CANCELED) {
+            char to[24];
+            snprintf(to, sizeof to, "+%s", j.phone);
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(calls[i].to, to) == 0 && calls[i].created_ms >= j.dialed_at - RECONCILE_SKEW_MS &&
+                    !store_job_sid_taken(calls[i].sid))
+                    hangup(calls[i].sid, "canceled");
+        }
         return;
+    }
     a->creating = 0;
     if (a->sid[0])
         return; /* a status callback named the call meanwhile */
@@ -394,7 +412,7 @@ static void check_then_create(struct active *a)
     struct create_ctx *x = xmalloc(sizeof *x);
     x->job_id = a->job_id;
     a->creating = 1;
-    if (twilio_list(a->phone, a->dialed_at, on_listed, x) < 0) {
+    if (twilio_list(a->phone, on_listed, x) < 0) {
         free(x);
         a->creating = 0;
         a->create_tries++;
@@ -576,6 +594,7 @@ static int insert_job(int64_t tenant_id, int64_t run_id, const struct lead *l, i
     snprintf(j->timezone, sizeof j->timezone, "%s", l->timezone);
     j->status = CS_QUEUED;
     j->created_at = now;
+    count_status(CS_QUEUED);
     return store_job_insert(j);
 }
 
@@ -685,6 +704,9 @@ int calls_cancel_job(int64_t tenant_id, int64_t job_id, int force, json_t **answ
     const char *state;
     if (j->status == CS_QUEUED) {
         finish(j, CS_CANCELED, "canceled before it was dialled", 0);
+        struct batch *b = batch_of(job_id);
+        if (b)
+            batch_job_done(b, job_id);
         state = "canceled";
     } else if (force) {
         char sid[CALL_SID_MAX];
@@ -695,10 +717,10 @@ int calls_cancel_job(int64_t tenant_id, int64_t job_id, int force, json_t **answ
         state = "canceled";
     } else {
         const char *sid = a ? a->sid : j->call_sid;
+        if (a)
+            a->cancel = 1; /* hung up as soon as Twilio names it, or as it is answered */
         if (sid[0])
             hangup(sid, j->status == CS_IN_PROGRESS ? "completed" : "canceled");
-        else if (a)
-            a->cancel = 1; /* hung up as soon as Twilio names the call */
         state = "canceling";
     }
     *answer = json_pack("{s:I,s:s}", "job_id", (json_int_t)job_id, "status", state);
@@ -771,7 +793,9 @@ json_t *calls_cleanup_stuck(void)
         if (now - a->dialed_at < cfg->call_stuck_ms)
             continue;
         json_array_append_new(list, json_pack("{s:I,s:s}", "job_id", (json_int_t)a->job_id, "action",
-                                              a->sid[0] ? "fetching from Twilio" : "failed"));
+                                              a->sid[0]     ? "fetching from Twilio"
+                                              : a->creating ? "left alone: its create is still in flight"
+                                                            : "failed"));
         if (a->sid[0]) {
             if (!a->fetching)
                 fetch(a);
@@ -786,6 +810,26 @@ json_t *calls_cleanup_stuck(void)
 
 /* X-Twilio-Signature over the URL Twilio used: PUBLIC_URL + the request URI, tried with
  * and without an explicit port */
+/* the other spelling of a URL's authority: without its port when it has one, else with
+ * the scheme's default; "" when there is none */
+static void other_port(const char *url, char *out, size_t outlen)
+{
+    const char *host = strstr(url, "://");
+    out[0] = '\0';
+    if (!host)
+        return;
+    host += 3;
+    size_t hl = strcspn(host, "/?");
+    const char *colon = memchr(host, ':', hl);
+    if (colon)
+        snprintf(out, outlen, "%.*s%s", (int)(colon - url), url, host + hl);
+    else
+        snprintf(out, outlen, "%.*s:%s%s", (int)(host + hl - url), url, strncmp(url, "https", 5) == 0 ? "443" : "80",
+                 host + hl);
+}
+
+/* X-Twilio-Signature over the URL Twilio used: the StatusCallback given (PUBLIC_URL's
+ * path included) with the query received, tried with and without an explicit port */
 static int signature_ok(struct http_req *r, struct evkeyvalq *params)
 {
     const char *got = http_header(r, "X-Twilio-Signature");
@@ -801,30 +845,22 @@ static int signature_ok(struct http_req *r, struct evkeyvalq *params)
         vals[n] = kv->value;
         n++;
     }
-    char base[2100], alt[2110];
-    snprintf(base, sizeof base, "%s", callback_url);
-    char *path = strstr(base, "://");
-    path = path ? strchr(path + 3, '/') : NULL;
-    if (path)
-        *path = '\0'; /* scheme://host[:port] */
-    /* the other form: without the port when one is given, else with the scheme's default */
-    char *colon = strrchr(base, ':');
-    int has_port = colon && colon > strstr(base, "://") + 2 && strspn(colon + 1, "0123456789") == strlen(colon + 1);
-    if (has_port)
-        snprintf(alt, sizeof alt, "%.*s", (int)(colon - base), base);
-    else
-        snprintf(alt, sizeof alt, "%s:%s", base, strncmp(base, "https", 5) == 0 ? "443" : "80");
-    const char *bases[] = {base, alt};
+    const char *query = strchr(http_uri(r), '?');
+    char *url = xasprintf("%s%s", callback_url, query ? query : "");
+    char alt[4200];
+    other_port(url, alt, sizeof alt);
+    const char *urls[] = {url, alt};
     size_t glen = strlen(got);
-    for (int i = 0; i < 2; i++) {
-        char *url = xasprintf("%s%s", bases[i], http_uri(r));
+    int ok = 0;
+    for (int i = 0; i < 2 && !ok; i++) {
         char want[64];
-        twilio_signature(cfg->twilio_auth_token, url, keys, vals, n, want);
-        free(url);
-        if (glen == strlen(want) && CRYPTO_memcmp(got, want, glen) == 0)
-            return 1;
+        if (!urls[i][0])
+            continue;
+        twilio_signature(cfg->twilio_auth_token, urls[i], keys, vals, n, want);
+        ok = glen == strlen(want) && CRYPTO_memcmp(got, want, glen) == 0;
     }
-    return 0;
+    free(url);
+    return ok;
 }
 
 void calls_status_callback(struct http_req *r)
@@ -866,12 +902,13 @@ void calls_status_callback(struct http_req *r)
     if (dur)
         util_parse_long(dur, 0, 100000000, &duration);
     /* ?job= names the job even before the create answer brought the CallSid */
-    const char *jq = http_query(r, "job");
-    long job_id = 0;
+    const char *jq = http_query(r, "job"), *aq = http_query(r, "attempt");
+    long job_id = 0, attempt = 0;
     struct call_job *j = scratch;
     int found = 0;
-    if (jq && util_parse_long(jq, 1, 999999999999L, &job_id) == 0 && store_job_get(job_id, j) == STORE_OK)
-        found = !j->call_sid[0] || strcmp(j->call_sid, sid) == 0;
+    if (jq && aq && util_parse_long(jq, 1, 999999999999L, &job_id) == 0 &&
+        util_parse_long(aq, 1, 1000, &attempt) == 0 && store_job_get(job_id, j) == STORE_OK)
+        found = j->attempts == attempt && (!j->call_sid[0] || strcmp(j->call_sid, sid) == 0);
     if (!found)
         found = store_job_by_sid(sid, j) == STORE_OK;
     if (!found) {
@@ -897,6 +934,9 @@ void calls_status_callback(struct http_req *r)
         j->status = (enum call_status)next;
         count_status(j->status);
         store_job_save(j);
+        /* a cancel sent while it rang does nothing once it is answered: hang it up now */
+        if (a && a->cancel && j->status == CS_IN_PROGRESS)
+            hangup(a->sid, "completed");
     }
     http_reply_raw(r, 200, "application/json", applied, sizeof applied - 1);
 }

@@ -273,11 +273,11 @@ static struct req *new_req(twilio_cb cb, twilio_list_cb lcb, void *arg)
     return r;
 }
 
-int twilio_create(const char *to_digits, int64_t job_id, twilio_cb cb, void *arg)
+int twilio_create(const char *to_digits, int64_t job_id, int attempt, twilio_cb cb, void *arg)
 {
     char to[24], callback[2300];
     snprintf(to, sizeof to, "+%s", to_digits);
-    snprintf(callback, sizeof callback, "%s?job=%lld", opt.callback_url, (long long)job_id);
+    snprintf(callback, sizeof callback, "%s?job=%lld&attempt=%d", opt.callback_url, (long long)job_id, attempt);
     char *e_to = enc(to), *e_from = enc(opt.from), *e_url = enc(opt.twiml_url), *e_cb = enc(callback);
     char *form = xasprintf("To=%s&From=%s&Url=%s&StatusCallback=%s&StatusCallbackMethod=POST"
                            "&StatusCallbackEvent=initiated&StatusCallbackEvent=ringing"
@@ -308,17 +308,14 @@ int twilio_update(const char *sid, const char *status, twilio_cb cb, void *arg)
     return request("POST", path, form, on_call, new_req(cb, NULL, arg));
 }
 
-int twilio_list(const char *to_digits, int64_t since_ms, twilio_list_cb cb, void *arg)
+int twilio_list(const char *to_digits, twilio_list_cb cb, void *arg)
 {
-    char to[24], day[16], path[200];
+    char to[24], path[200];
     snprintf(to, sizeof to, "+%s", to_digits);
-    time_t t = (time_t)(since_ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(day, sizeof day, "%Y-%m-%d", &tm);
     char *e_to = enc(to);
-    /* StartTime>= is Twilio's filter on the call's day (UTC) */
-    snprintf(path, sizeof path, "Calls.json?To=%s&StartTime%%3E=%s&PageSize=%d", e_to, day, LIST_MAX);
+    /* newest first; the caller matches the creation time itself: Twilio's StartTime
+     * filter leaves out a call that is still queued */
+    snprintf(path, sizeof path, "Calls.json?To=%s&PageSize=%d", e_to, LIST_MAX);
     free(e_to);
     return request("GET", path, NULL, on_list, new_req(NULL, cb, arg));
 }

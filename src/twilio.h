@@ -41,13 +41,14 @@ typedef void (*twilio_cb)(long http_status, const struct twilio_call *call, cons
 typedef void (*twilio_list_cb)(long http_status, const struct twilio_call *calls, size_t n, const char *error,
                                void *arg);
 
-/* POST Calls.json: To, From, Url, StatusCallback (?job=<job_id>), its events, Timeout, TimeLimit */
-int twilio_create(const char *to_digits, int64_t job_id, twilio_cb cb, void *arg);
+/* POST Calls.json: To, From, Url, StatusCallback (?job=<job_id>&attempt=<n>, so that a late
+ * callback of an earlier attempt is told apart), its events, Timeout, TimeLimit */
+int twilio_create(const char *to_digits, int64_t job_id, int attempt, twilio_cb cb, void *arg);
 int twilio_fetch(const char *sid, twilio_cb cb, void *arg);
 /* POST Calls/{sid}.json Status=completed (hang up) or canceled (not yet answered) */
 int twilio_update(const char *sid, const char *status, twilio_cb cb, void *arg);
-/* GET Calls.json?To=&StartTime>= (the UTC day of since_ms): calls to a number since then */
-int twilio_list(const char *to_digits, int64_t since_ms, twilio_list_cb cb, void *arg);
+/* GET Calls.json?To=: the latest calls to a number, newest first */
+int twilio_list(const char *to_digits, twilio_list_cb cb, void *arg);
 
 /* ---- pure parts (unit tests, fuzz targets) ---- */
 

@@ -111,7 +111,7 @@ test('3 leads: all dialled at once with the exact Twilio request; the answer car
     assert.equal(create.authUser, tw.accountSid);
     assert.equal(create.params.From, FROM);
     assert.equal(create.params.Url, 'http://127.0.0.1:9/twiml/outbound');
-    assert.match(create.params.StatusCallback, new RegExp(`^http://127\\.0\\.0\\.1:${d.port}/webhook/call_status\\?job=\\d+$`));
+    assert.match(create.params.StatusCallback, new RegExp(`^http://127\\.0\\.0\\.1:${d.port}/webhook/call_status\\?job=\\d+&attempt=1$`));
     assert.deepEqual([].concat(create.params.StatusCallbackEvent), ['initiated', 'ringing', 'answered', 'completed']);
     assert.equal(create.params.Timeout, '30');
     await waitFor(async () => {
@@ -286,6 +286,11 @@ test('status callbacks: a bad signature is 403, an unknown CallSid is ignored, r
     const sid = r.json.calls[0].call_sid;
     await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'completed', { what: 'completed' });
     const cbUrl = tw.calls.get(sid).statusCallback;
+    // an earlier attempt's callback (attempt=0 never existed) is not about this call
+    const old = { CallSid: 'CA' + '1'.repeat(32), CallStatus: 'busy', AccountSid: tw.accountSid };
+    const oldUrl = cbUrl.replace(/attempt=\d+/, 'attempt=9');
+    const o = await fetch(oldUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(oldUrl, old) }, body: new URLSearchParams(old).toString() });
+    assert.equal((await o.json()).ignored, true);
     const late = { CallSid: sid, CallStatus: 'ringing', AccountSid: tw.accountSid };
     const res = await fetch(cbUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(cbUrl, late) }, body: new URLSearchParams(late).toString() });
     assert.equal(res.status, 200);
@@ -396,5 +401,48 @@ test('TWILIO_CPS spaces new calls; cleanup-stuck-jobs settles an old call from T
     assert.equal(p.json.total, 3);
   } finally {
     await teardown(ctx);
+  }
+});
+
+test('stop-queue also stops busy retries; PUBLIC_URL behind a proxy path is what the signature covers', async () => {
+  const ctx = await setup({ durationMs: 20, outcome: 'busy', ringMs: 200 },
+    { CALL_RETRY_ATTEMPTS: '2', CALL_RETRY_DELAY_MS: '300' });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 5);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    await tw.waitFor((t) => t.callList().length === 3, 5000, '3 dialled');
+    const s = await d.post('/api/outbound/stop-queue', { run_id: r.json.run_id });
+    assert.equal(s.json.status, 'stopped');
+    await waitFor(async () => (await run(d, r.json.run_id)).finished_at, { what: 'run over' });
+    await new Promise((res) => setTimeout(res, 500)); // longer than the retry delay: nothing may follow
+    assert.equal(tw.callList().length, 3, 'no busy retry after the stop');
+  } finally {
+    await teardown(ctx);
+  }
+  // a daemon published as https://sb.example/prefix (a proxy strips /prefix): the signature
+  // is over that URL, with or without :443
+  const tw2 = await startFakeTwilio({});
+  const port = await freePort();
+  const d2 = new Daemon({ env: { TWILIO_API_BASE: tw2.url, TWILIO_ACCOUNT_SID: tw2.accountSid, TWILIO_AUTH_TOKEN: tw2.authToken,
+    TWILIO_FROM: FROM, TWILIO_TWIML_URL: 'http://127.0.0.1:9/t', PUBLIC_URL: 'https://sb.example/prefix/' } });
+  d2.port = port;
+  await d2.start();
+  try {
+    const p = { CallSid: 'CA' + 'e'.repeat(32), CallStatus: 'completed' };
+    const body = new URLSearchParams(p).toString();
+    for (const signed of ['https://sb.example/prefix/webhook/call_status?job=1&attempt=1',
+      'https://sb.example:443/prefix/webhook/call_status?job=1&attempt=1']) {
+      const res = await fetch(`http://127.0.0.1:${port}/webhook/call_status?job=1&attempt=1`, { method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw2.signature(signed, p) }, body });
+      assert.equal(res.status, 200, signed);
+    }
+    const wrong = await fetch(`http://127.0.0.1:${port}/webhook/call_status?job=1&attempt=1`, { method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded',
+        'X-Twilio-Signature': tw2.signature('https://sb.example/webhook/call_status?job=1&attempt=1', p) }, body });
+    assert.equal(wrong.status, 403, 'the path is part of what is signed');
+  } finally {
+    await d2.cleanup();
+    await tw2.close();
   }
 });
