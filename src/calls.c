@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "callfsm.h"
 #include "config.h"
@@ -42,7 +43,10 @@ struct active {
 struct tenant {
     int64_t id;
     int active;
-    int64_t freed_at;     /* when a slot was last freed, for the refill latency */
+    /* when slots were freed (µs, monotonic), oldest first: each claim that refills one
+     * measures from the oldest */
+    int64_t freed_us[8];
+    int nfreed;
     struct event *wake_ev;
     struct tenant *next;
 };
@@ -79,6 +83,13 @@ static double refill_sum;
 static uint64_t refill_count;
 
 static void pump(struct tenant *t);
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 static void create_call(struct active *a);
 
 int calls_enabled(void) { return enabled; }
@@ -150,7 +161,11 @@ static void active_remove(struct active *a)
     }
     struct tenant *t = tenant_get(a->tenant_id);
     t->active--;
-    t->freed_at = util_mono_ms();
+    if (t->nfreed == (int)(sizeof t->freed_us / sizeof t->freed_us[0])) {
+        memmove(t->freed_us, t->freed_us + 1, sizeof t->freed_us - sizeof t->freed_us[0]);
+        t->nfreed--;
+    }
+    t->freed_us[t->nfreed++] = mono_us();
     if (a->batch)
         batch_job_done(a->batch, a->job_id);
     event_free(a->retry_ev);
@@ -159,10 +174,10 @@ static void active_remove(struct active *a)
 
 static void observe_refill(struct tenant *t)
 {
-    if (!t->freed_at)
+    if (!t->nfreed)
         return;
-    double s = (double)(util_mono_ms() - t->freed_at) / 1000.0;
-    t->freed_at = 0;
+    double s = (double)(mono_us() - t->freed_us[0]) / 1e6;
+    memmove(t->freed_us, t->freed_us + 1, (size_t)(--t->nfreed) * sizeof t->freed_us[0]);
     size_t i = 0;
     while (i < NREFILL && s > refill_bounds[i])
         i++;
@@ -208,9 +223,9 @@ static void run_check(int64_t run_id, int64_t now)
 {
     struct call_run r;
     struct run_counts c;
-    if (!run_id || store_run_get(run_id, &r) != STORE_OK || r.finished_at)
+    if (!run_id || store_run_open_jobs(run_id) || store_run_get(run_id, &r) != STORE_OK || r.finished_at)
         return;
-    if (store_run_counts(run_id, &c) < 0 || c.queued || c.in_progress)
+    if (store_run_counts(run_id, &c) < 0)
         return;
     if (strcmp(r.status, "running") == 0)
         snprintf(r.status, sizeof r.status, "completed");
@@ -257,9 +272,9 @@ static void finish(struct call_job *j, enum call_status st, const char *error, i
     struct tenant *t = tenant_get(j->tenant_id);
     if (a)
         active_remove(a);
+    pump(t); /* the slot first; the run's bookkeeping after */
     if (!retry)
         run_check(run_id, now);
-    pump(t);
 }
 
 /* ---- creating calls ---- */

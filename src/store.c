@@ -78,6 +78,7 @@ enum stmt_id {
     ST_RUN_GET,
     ST_RUN_LIST,
     ST_RUN_COUNTS,
+    ST_RUN_OPEN_JOBS,
     ST_JOB_INSERT,
     ST_JOB_SAVE,
     ST_JOB_GET,
@@ -179,6 +180,8 @@ static const char *stmt_sql[ST__COUNT] = {
     [ST_RUN_GET] = "SELECT id, tenant_id, status, total, created_at, finished_at FROM call_runs WHERE id = ?1",
     [ST_RUN_LIST] = "SELECT id, tenant_id, status, total, created_at, finished_at FROM call_runs WHERE tenant_id = ?1 "
                     "ORDER BY id DESC LIMIT ?2",
+    [ST_RUN_OPEN_JOBS] = "SELECT 1 FROM call_jobs WHERE run_id = ?1 AND status IN ('queued', 'dialing', "
+                         "'ringing', 'in_progress') LIMIT 1",
     [ST_RUN_COUNTS] = "SELECT status, count(*) FROM call_jobs WHERE run_id = ?1 GROUP BY status",
     [ST_JOB_INSERT] = "INSERT INTO call_jobs (" JOB_COLS ") VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
                       "?11, ?12, ?13, ?14, ?15)",
@@ -1198,6 +1201,15 @@ int store_run_counts(int64_t run_id, struct run_counts *c)
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_run_open_jobs(int64_t run_id)
+{
+    sqlite3_stmt *s = st(ST_RUN_OPEN_JOBS);
+    sqlite3_bind_int64(s, 1, run_id);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW;
 }
 
 static void bind_job(sqlite3_stmt *s, const struct call_job *j)

@@ -126,6 +126,8 @@ int store_run_save(const struct call_run *r); /* status, finished_at */
 int store_run_get(int64_t id, struct call_run *out);
 int store_run_list(int64_t tenant_id, int limit, void (*cb)(const struct call_run *r, void *arg), void *arg);
 int store_run_counts(int64_t run_id, struct run_counts *c);
+/* 1 while the run has a job queued or holding a slot */
+int store_run_open_jobs(int64_t run_id);
 
 /* call jobs */
 int store_job_insert(struct call_job *j); /* sets j->id */
