@@ -12,6 +12,7 @@
 
 #include "callfsm.h"
 #include "config.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "pacing.h"
@@ -186,6 +187,25 @@ static void observe_refill(struct tenant *t)
     refill_count++;
 }
 
+/* ---- events ---- */
+
+static void call_event(const struct call_job *j)
+{
+    json_t *d = json_pack("{s:I,s:I,s:I,s:s}", "jobId", (json_int_t)j->id, "runId", (json_int_t)j->run_id, "leadId",
+                          (json_int_t)j->lead_id, "status", call_status_name(j->status));
+    if (j->call_sid[0])
+        json_object_set_new(d, "callSid", json_string(j->call_sid));
+    if (j->error[0])
+        json_object_set_new(d, "error", json_string(j->error));
+    events_emit(j->tenant_id, "call.status", NULL, d);
+}
+
+static void run_event(const struct call_run *r)
+{
+    events_emit(r->tenant_id, "run.status", NULL,
+                json_pack("{s:I,s:s,s:i}", "runId", (json_int_t)r->id, "status", r->status, "total", r->total));
+}
+
 /* ---- hours, in the lead's own zone ---- */
 
 /* the first moment >= now inside CALL_HOURS in zone tz ("" = TIMEZONE). The process's
@@ -231,6 +251,7 @@ static void run_check(int64_t run_id, int64_t now)
         snprintf(r.status, sizeof r.status, "completed");
     r.finished_at = now;
     store_run_save(&r);
+    run_event(&r);
     log_info("calls", "run finished run=%lld status=%s completed=%d failed=%d canceled=%d", (long long)run_id,
              r.status, c.completed, c.failed, c.canceled);
 }
@@ -264,6 +285,7 @@ static void finish(struct call_job *j, enum call_status st, const char *error, i
     }
     if (store_job_save(j) != STORE_OK)
         log_error("calls", "cannot save a call job job=%lld", (long long)j->id);
+    call_event(j);
     log_info("calls", "call finished job=%lld run=%lld status=%s%s", (long long)j->id, (long long)j->run_id,
              call_status_name(st), retry ? " (retry queued)" : "");
     /* j may be the module's scratch record, which what follows reuses */
@@ -517,6 +539,7 @@ static void pump(struct tenant *t)
             return;
         }
         count_status(CS_DIALING);
+        call_event(j);
         struct active *a = active_add(j);
         a->batch = batch_of(j->id);
         if (cfg->twilio_cps > 0)
@@ -661,6 +684,7 @@ void calls_start(struct http_req *r, int64_t tenant_id, const struct lead *leads
         http_reply_error(r, 500, "STORE_ERROR", "the run could not be stored");
         return;
     }
+    run_event(&run);
     log_info("calls", "run started run=%lld leads=%zu", (long long)run.id, n);
     char msg[96];
     snprintf(msg, sizeof msg, "queued %zu calls (%ld at a time)", n, cfg->call_concurrency);
@@ -693,6 +717,7 @@ int calls_stop_run(int64_t tenant_id, int64_t run_id, json_t **answer, struct ca
             status_count[CS_CANCELED] += (uint64_t)canceled;
         snprintf(r.status, sizeof r.status, "stopped");
         store_run_save(&r);
+        run_event(&r);
         log_info("calls", "run stopped run=%lld canceled=%d", (long long)run_id, canceled);
         run_check(run_id, now);
         store_run_get(run_id, &r);
@@ -774,6 +799,7 @@ static void on_fetched(long status, const struct twilio_call *c, const char *err
         if (next >= 0) {
             scratch->status = (enum call_status)next;
             store_job_save(scratch);
+            call_event(scratch);
         }
     }
 }
@@ -949,6 +975,7 @@ void calls_status_callback(struct http_req *r)
         j->status = (enum call_status)next;
         count_status(j->status);
         store_job_save(j);
+        call_event(j);
         /* a cancel sent while it rang does nothing once it is answered: hang it up now */
         if (a && a->cancel && j->status == CS_IN_PROGRESS)
             hangup(a->sid, "completed");

@@ -64,6 +64,7 @@ struct config {
     long call_retry_attempts, call_retry_delay_ms;
     char *call_hours;
     long call_create_tries, call_stuck_ms, call_start_wait_ms;
+    long events_max_age_ms, events_max;
     /* PROXY_URL_<n>, in order of n */
     char *proxy_urls[CONFIG_MAX_PROXIES];
     int proxy_url_index[CONFIG_MAX_PROXIES];

@@ -11,6 +11,7 @@
 #include "apiparse.h"
 #include "config.h"
 #include "dsched.h"
+#include "events.h"
 #include "hmac.h"
 #include "log.h"
 #include "optout.h"
@@ -119,6 +120,12 @@ static void set_status(struct message *m, enum msg_status st, const char *error,
     if (st == MS_SENT || st == MS_FAILED || st == MS_EXPIRED || st == MS_CANCELLED)
         m->finished_at = now;
     status_count[st]++;
+    char sname[SESSION_NAME_MAX];
+    snprintf(sname, sizeof sname, "worker_%lld", (long long)m->session_id);
+    json_t *data = json_pack("{s:s,s:s}", "messageId", m->public_id, "status", msg_status_name(st));
+    if (error)
+        json_object_set_new(data, "error", json_string(m->error));
+    events_emit(m->tenant_id, "message.status", sname, data);
     if (store_message_save(m) != STORE_OK)
         log_error("dispatch", "cannot save a message id=%s status=%s", m->public_id, msg_status_name(st));
     if (st != MS_SENDING)
@@ -532,6 +539,10 @@ static int on_received(struct session *s, const struct wevent *ev, int64_t now)
         goto out;
     }
     store_affinity_set(s->tenant_id, in->from, s->id, now);
+    char from[PHONE_MAX + 1];
+    snprintf(from, sizeof from, "+%s", in->from);
+    events_emit(s->tenant_id, "message.received", s->name,
+                json_pack("{s:s,s:s,s:s}", "from", from, "text", in->text, "waMessageId", in->wa_message_id));
     if (optout_match(in->text, opt_words, nopt_words)) {
         char why[128];
         snprintf(why, sizeof why, "opt-out word received by %s", s->name);
@@ -688,6 +699,8 @@ int dispatch_enqueue(int64_t tenant_id, const struct send_req *rq, struct send_r
         return -1;
     }
     status_count[MS_QUEUED]++;
+    events_emit(tenant_id, "message.status", s->name,
+                json_pack("{s:s,s:s}", "messageId", m->public_id, "status", "queued"));
     struct dsched_sess *e = entry(s, now);
     e->queued++;
     dsched_update(sched, e, now);

@@ -171,6 +171,20 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
     store_after_commit(send_now, r);
 }
 
+struct evhttp_request *http_stream_begin(struct http_req *r, const char *content_type)
+{
+    struct evhttp_request *req = r->req;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Accel-Buffering", "no");
+    count_metric(r->route_label, 200);
+    evhttp_send_reply_start(req, 200, "OK");
+    req_free(r);
+    return req;
+}
+
 void http_set_header(struct http_req *r, const char *name, const char *value)
 {
     evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);

@@ -64,6 +64,12 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
 void http_reply_error(struct http_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Turns the request into a stream (Server-Sent Events): the status and headers go out
+ * now, r is freed, and the caller sends chunks with evhttp_send_reply_chunk until it ends
+ * the stream (evhttp_send_reply_end) or the connection's close callback fires. */
+struct evhttp_request;
+struct evhttp_request *http_stream_begin(struct http_req *r, const char *content_type);
+
 /* adds a header to the answer to come (before one of the replies); both copied */
 void http_set_header(struct http_req *r, const char *name, const char *value);
 

@@ -15,6 +15,7 @@
 #include "calls.h"
 #include "config.h"
 #include "dispatch.h"
+#include "events.h"
 #include "hmac.h"
 #include "http.h"
 #include "httpc.h"
@@ -213,6 +214,7 @@ int main(int argc, char **argv)
     api_proxies_register();
     api_messages_register();
     api_calls_register();
+    events_register();
     if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
                    sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
@@ -223,7 +225,8 @@ int main(int argc, char **argv)
         goto out;
     }
     sessions_up = 1;
-    if (dispatch_init(base, &cfg, err, sizeof err) < 0 || calls_init(base, &cfg, err, sizeof err) < 0) {
+    if (events_init(base, &cfg) < 0 || dispatch_init(base, &cfg, err, sizeof err) < 0 ||
+        calls_init(base, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
         goto out;
     }
@@ -248,6 +251,7 @@ out:
         session_shutdown();
     dispatch_shutdown(); /* after the sessions, whose last changes it hears of */
     calls_shutdown();    /* answers a start still waiting for its calls */
+    events_shutdown();   /* ends the live streams */
     if (runner)
         runner->destroy(runner);
     httpc_shutdown();

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "events.h"
 #include "log.h"
 #include "proxy.h"
 #include "store.h"
@@ -174,6 +175,17 @@ void pool_forget(struct proxy *p)
     free(p);
 }
 
+/* proxy.status for its tenant (the shared pool's go to tenant default); masked, so that
+ * the credentials never reach the event log */
+static void proxy_event(const struct proxy *p)
+{
+    char masked[300];
+    proxy_mask(p->url, masked, sizeof masked);
+    events_emit(p->tenant_id ? p->tenant_id : 1, "proxy.status", NULL,
+                json_pack("{s:I,s:s,s:s}", "proxyId", (json_int_t)p->id, "status",
+                          p->status == PROXY_BAD ? "bad" : "ok", "proxy", masked));
+}
+
 int pool_mark_bad(struct proxy *p, const char *error, int64_t now_ms)
 {
     p->status = PROXY_BAD;
@@ -181,6 +193,7 @@ int pool_mark_bad(struct proxy *p, const char *error, int64_t now_ms)
     snprintf(p->last_error, sizeof p->last_error, "%s", error);
     util_utf8_fix(p->last_error);
     log_warn("pool", "proxy marked bad id=%lld error=\"%s\"", (long long)p->id, p->last_error);
+    proxy_event(p);
     return store_proxy_save(p) == STORE_OK ? 0 : -1;
 }
 
@@ -190,6 +203,7 @@ int pool_reset(struct proxy *p)
     p->bad_at = 0;
     p->last_error[0] = '\0';
     log_info("pool", "proxy reset to ok id=%lld", (long long)p->id);
+    proxy_event(p);
     return store_proxy_save(p) == STORE_OK ? 0 : -1;
 }
 

@@ -161,3 +161,14 @@ CREATE INDEX call_jobs_queue ON call_jobs (tenant_id, status, run_id, id);
 CREATE INDEX call_jobs_run ON call_jobs (run_id, status);
 CREATE INDEX call_jobs_lead ON call_jobs (lead_id, status);
 CREATE INDEX call_jobs_sid ON call_jobs (call_sid);
+-- step 4
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  session TEXT NOT NULL DEFAULT '',
+  data TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX events_tenant ON events (tenant_id, id);
+CREATE INDEX events_at ON events (at);

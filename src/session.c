@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "events.h"
 #include "hmac.h"
 #include "log.h"
 #include "pool.h"
@@ -355,6 +356,9 @@ static int input(struct session *s, enum fsm_input in, const char *reason)
     if (prev != s->status) {
         log_info("session", "status session=%s from=%s to=%s reason=\"%s\"", s->name,
                  sess_status_name(prev), sess_status_name(s->status), s->reason);
+        events_emit(s->tenant_id, "session.status", s->name,
+                    json_pack("{s:s,s:s,s:s}", "status", sess_status_name(s->status), "previous",
+                              sess_status_name(prev), "reason", s->reason));
         dispatch_session_changed(s);
     }
     if (sessfsm_is_terminal(s->status) && RT(s)->waiters)
@@ -913,6 +917,8 @@ int session_on_event(struct session *s, const struct wevent *ev)
             return 1;
         set_text(s->qr, sizeof s->qr, ev->qr);
         s->qr_at = now;
+        /* the code itself stays behind GET /api/sessions/{id}/qr */
+        events_emit(s->tenant_id, "session.qr", s->name, json_pack("{s:s}", "loginMethod", "qr"));
         rt->last_ping_mono = util_mono_ms();
         if (input(s, FSM_QR, "waiting for the QR code to be scanned") < 0)
             save(s);
@@ -922,6 +928,7 @@ int session_on_event(struct session *s, const struct wevent *ev)
             return 1;
         set_text(s->pairing_code, sizeof s->pairing_code, ev->code);
         s->pairing_at = now;
+        events_emit(s->tenant_id, "session.qr", s->name, json_pack("{s:s}", "loginMethod", "pairing_code"));
         if (input(s, FSM_QR, "waiting for the pairing code to be entered") < 0)
             save(s);
         waiters_fire_all(s, s->pairing_code, 0);

@@ -79,6 +79,10 @@ enum stmt_id {
     ST_RUN_LIST,
     ST_RUN_COUNTS,
     ST_RUN_OPEN_JOBS,
+    ST_EVENT_INSERT,
+    ST_EVENT_LIST,
+    ST_EVENT_PRUNE_AGE,
+    ST_EVENT_PRUNE_COUNT,
     ST_JOB_INSERT,
     ST_JOB_SAVE,
     ST_JOB_GET,
@@ -180,6 +184,12 @@ static const char *stmt_sql[ST__COUNT] = {
     [ST_RUN_GET] = "SELECT id, tenant_id, status, total, created_at, finished_at FROM call_runs WHERE id = ?1",
     [ST_RUN_LIST] = "SELECT id, tenant_id, status, total, created_at, finished_at FROM call_runs WHERE tenant_id = ?1 "
                     "ORDER BY id DESC LIMIT ?2",
+    [ST_EVENT_INSERT] = "INSERT INTO events (tenant_id, type, session, data, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_EVENT_LIST] = "SELECT id, tenant_id, type, session, data, at FROM events WHERE tenant_id = ?1 AND id > ?2 "
+                      "AND (?3 = '' OR instr(?3, ',' || type || ',') > 0) AND (?4 = '' OR session = ?4) "
+                      "ORDER BY id LIMIT ?5",
+    [ST_EVENT_PRUNE_AGE] = "DELETE FROM events WHERE at < ?1",
+    [ST_EVENT_PRUNE_COUNT] = "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1",
     [ST_RUN_OPEN_JOBS] = "SELECT 1 FROM call_jobs WHERE run_id = ?1 AND status IN ('queued', 'dialing', "
                          "'ringing', 'in_progress') LIMIT 1",
     [ST_RUN_COUNTS] = "SELECT status, count(*) FROM call_jobs WHERE run_id = ?1 GROUP BY status",
@@ -1389,4 +1399,59 @@ int store_job_tenants_queued(void (*cb)(int64_t tenant_id, void *arg), void *arg
         cb(sqlite3_column_int64(s, 0), arg);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- events ---- */
+
+int store_event_insert(int64_t tenant_id, const char *type, const char *session, const char *data, int64_t at,
+                       int64_t *id)
+{
+    sqlite3_stmt *s = st(ST_EVENT_INSERT);
+    sqlite3_bind_int64(s, 1, tenant_id);
+    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, session ? session : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, data, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 5, at);
+    int rc = write_stmt(s);
+    if (rc == STORE_OK && id)
+        *id = sqlite3_last_insert_rowid(db);
+    return rc;
+}
+
+int store_event_list(int64_t tenant_id, int64_t after_id, const char *types, const char *session, int limit,
+                     void (*cb)(const struct store_event *e, void *arg), void *arg)
+{
+    sqlite3_stmt *s = st(ST_EVENT_LIST);
+    sqlite3_bind_int64(s, 1, tenant_id);
+    sqlite3_bind_int64(s, 2, after_id);
+    sqlite3_bind_text(s, 3, types ? types : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, session ? session : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 5, limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_event e = {
+            .id = sqlite3_column_int64(s, 0),
+            .tenant_id = sqlite3_column_int64(s, 1),
+            .type = (const char *)sqlite3_column_text(s, 2),
+            .session = (const char *)sqlite3_column_text(s, 3),
+            .data = (const char *)sqlite3_column_text(s, 4),
+            .at = sqlite3_column_int64(s, 5),
+        };
+        cb(&e, arg);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_event_prune(int64_t before_at, int64_t keep)
+{
+    sqlite3_stmt *s = st(ST_EVENT_PRUNE_AGE);
+    sqlite3_bind_int64(s, 1, before_at);
+    int rc = write_stmt(s);
+    int n = rc == STORE_OK ? sqlite3_changes(db) : 0;
+    s = st(ST_EVENT_PRUNE_COUNT);
+    sqlite3_bind_int64(s, 1, keep);
+    if (write_stmt(s) == STORE_OK)
+        n += sqlite3_changes(db);
+    return rc == STORE_OK ? n : -1;
 }

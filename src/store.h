@@ -152,6 +152,20 @@ int64_t store_job_count(int64_t tenant_id);
 int store_job_sid_taken(const char *sid);
 int store_job_tenants_queued(void (*cb)(int64_t tenant_id, void *arg), void *arg);
 
+/* the event log; ids only grow (never reused after pruning) */
+struct store_event {
+    int64_t id, tenant_id;
+    const char *type, *session, *data; /* borrowed for the callback */
+    int64_t at;
+};
+int store_event_insert(int64_t tenant_id, const char *type, const char *session, const char *data, int64_t at,
+                       int64_t *id);
+/* after after_id, oldest first; types ",a,b," (or "" for all), session "" for all */
+int store_event_list(int64_t tenant_id, int64_t after_id, const char *types, const char *session, int limit,
+                     void (*cb)(const struct store_event *e, void *arg), void *arg);
+/* deletes events older than before_at and all but the newest keep; the count, or -1 */
+int store_event_prune(int64_t before_at, int64_t keep);
+
 /* counters of the batch machinery, for /metrics */
 struct store_stats {
     uint64_t commits;

@@ -1,0 +1,318 @@
+#include "events.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define STREAMS_MAX 256
+#define STREAM_BATCH 500              /* events read per pass for one stream */
+#define STREAM_OUT_MAX (4 * 1024 * 1024) /* a reader this far behind is dropped */
+#define KEEPALIVE_S 15
+#define PRUNE_MS 60000
+#define TYPES_MAX 256
+#define LIST_MAX 1000
+
+static const char *const known_types[] = {"session.status", "session.qr",  "message.status", "message.received",
+                                          "call.status",    "run.status",  "proxy.status",   "alert",
+                                          NULL};
+
+struct stream {
+    struct evhttp_request *req;
+    int64_t tenant_id;
+    int64_t last_id;
+    char types[TYPES_MAX];  /* ",a,b," or "" */
+    char session[SESSION_NAME_MAX];
+    struct event *keepalive;
+    struct stream *next;
+};
+
+static const struct config *cfg;
+static struct event_base *evbase;
+static struct stream *streams;
+static int nstreams;
+static int notify_queued;
+static struct event *prune_ev, *more_ev;
+
+int events_streams(void) { return nstreams; }
+
+/* ---- writing ---- */
+
+static void notify_all(void *arg, int ok);
+
+void events_emit(int64_t tenant_id, const char *type, const char *session, json_t *data)
+{
+    char *text = json_dumps(data ? data : json_object(), JSON_COMPACT);
+    json_decref(data);
+    if (!text) {
+        log_error("events", "an event could not be encoded type=%s", type);
+        return;
+    }
+    if (store_event_insert(tenant_id, type, session, text, util_now_ms(), NULL) != STORE_OK)
+        log_error("events", "cannot record an event type=%s", type);
+    free(text);
+    if (!notify_queued && streams) {
+        notify_queued = 1;
+        store_after_commit(notify_all, NULL);
+    }
+}
+
+/* ---- streams ---- */
+
+static void stream_free(struct stream *s)
+{
+    for (struct stream **p = &streams; *p; p = &(*p)->next) {
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    }
+    nstreams--;
+    event_free(s->keepalive);
+    free(s);
+}
+
+/* the client went away: libevent frees the request itself */
+static void on_close(struct evhttp_connection *conn, void *arg)
+{
+    struct stream *s = arg;
+    stream_free(s);
+}
+
+static void end_stream(struct stream *s)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(s->req);
+    evhttp_connection_set_closecb(conn, NULL, NULL);
+    evhttp_send_reply_end(s->req);
+    stream_free(s);
+}
+
+struct pass {
+    struct evbuffer *out;
+    int64_t last_id;
+    int n;
+};
+
+static void add_event(const struct store_event *e, void *arg)
+{
+    struct pass *p = arg;
+    char at[40];
+    util_iso8601(e->at, at, sizeof at);
+    /* data is compact JSON: one line, as SSE needs */
+    evbuffer_add_printf(p->out, "id: %lld\nevent: %s\ndata: {\"id\":%lld,\"type\":\"%s\",\"sessionId\":", (long long)e->id,
+                        e->type, (long long)e->id, e->type);
+    if (e->session && *e->session)
+        evbuffer_add_printf(p->out, "\"%s\"", e->session);
+    else
+        evbuffer_add(p->out, "null", 4);
+    evbuffer_add_printf(p->out, ",\"data\":%s,\"at\":\"%s\"}\n\n", e->data, at);
+    p->last_id = e->id;
+    p->n++;
+}
+
+/* sends what the stream has not seen yet; 1 when more is left than one pass takes */
+static int stream_pass(struct stream *s)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(s->req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > STREAM_OUT_MAX) {
+        log_warn("events", "a stream reader is too far behind; its stream is closed last_id=%lld", (long long)s->last_id);
+        end_stream(s);
+        return 0;
+    }
+    struct pass p = {evbuffer_new(), s->last_id, 0};
+    store_event_list(s->tenant_id, s->last_id, s->types, s->session, STREAM_BATCH, add_event, &p);
+    if (p.n) {
+        s->last_id = p.last_id;
+        evhttp_send_reply_chunk(s->req, p.out);
+    }
+    evbuffer_free(p.out);
+    return p.n == STREAM_BATCH;
+}
+
+static void more_cb(evutil_socket_t fd, short what, void *arg) { notify_all(NULL, 1); }
+
+static void notify_all(void *arg, int ok)
+{
+    notify_queued = 0;
+    int more = 0;
+    struct stream *s = streams, *next;
+    for (; s; s = next) {
+        next = s->next;
+        more |= stream_pass(s);
+    }
+    if (more)
+        event_active(more_ev, EV_TIMEOUT, 0); /* the rest on the next turn: nothing starves */
+}
+
+static void keepalive_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct stream *s = arg;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, ": keep-alive\n\n", 14);
+    evhttp_send_reply_chunk(s->req, b);
+    evbuffer_free(b);
+}
+
+/* ",a,b," from "a,b" of known types; -1 with the unknown one in err */
+static int parse_types(const char *v, char *out, size_t outlen, char *err, size_t errlen)
+{
+    out[0] = '\0';
+    if (!v || !*v || strcmp(v, "*") == 0)
+        return 0;
+    size_t used = 0;
+    const char *p = v;
+    while (*p) {
+        size_t l = strcspn(p, ",");
+        int ok = 0;
+        for (int i = 0; known_types[i] && !ok; i++)
+            ok = strlen(known_types[i]) == l && strncmp(known_types[i], p, l) == 0;
+        if (!ok || used + l + 2 >= outlen) {
+            snprintf(err, errlen, "type must be a comma-separated list of session.status, session.qr, "
+                     "message.status, message.received, call.status, run.status, proxy.status, alert");
+            return -1;
+        }
+        used += (size_t)snprintf(out + used, outlen - used, "%s%.*s,", used ? "" : ",", (int)l, p);
+        p += l;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* the filters shared by the list and the stream; -1 after answering 400 */
+static int filters(struct http_req *r, char *types, size_t tlen, char *session, size_t slen, int64_t *since)
+{
+    char err[300];
+    if (parse_types(http_query(r, "type"), types, tlen, err, sizeof err) < 0) {
+        http_reply_error(r, 400, "INVALID_REQUEST", "%s", err);
+        return -1;
+    }
+    const char *sid = http_query(r, "sessionId");
+    if (sid && (strlen(sid) >= slen || strncmp(sid, "worker_", 7) != 0)) {
+        http_reply_error(r, 400, "INVALID_REQUEST", "sessionId must look like worker_7");
+        return -1;
+    }
+    snprintf(session, slen, "%s", sid ? sid : "");
+    const char *v = http_query(r, "since");
+    if (!v)
+        v = http_header(r, "Last-Event-ID");
+    long n = 0;
+    if (v && util_parse_long(v, 0, 999999999999999L, &n) < 0) {
+        http_reply_error(r, 400, "INVALID_REQUEST", "since (or Last-Event-ID) must be an event id");
+        return -1;
+    }
+    *since = n;
+    return 0;
+}
+
+static void list_row(const struct store_event *e, void *arg)
+{
+    json_error_t je;
+    json_t *data = json_loads(e->data, 0, &je);
+    json_array_append_new(arg, json_pack("{s:I,s:s,s:o,s:o,s:o}", "id", (json_int_t)e->id, "type", e->type,
+                                         "sessionId", e->session && *e->session ? json_string(e->session) : json_null(),
+                                         "data", data ? data : json_object(), "at", api_time(e->at)));
+}
+
+static void list_events(struct http_req *r)
+{
+    char types[TYPES_MAX], session[SESSION_NAME_MAX];
+    int64_t since;
+    if (filters(r, types, sizeof types, session, sizeof session, &since) < 0)
+        return;
+    const char *l = http_query(r, "limit");
+    long limit = 100;
+    if (l && util_parse_long(l, 1, LIST_MAX, &limit) < 0) {
+        http_reply_error(r, 400, "INVALID_REQUEST", "limit must be a whole number from 1 to %d", LIST_MAX);
+        return;
+    }
+    json_t *list = json_array();
+    store_event_list(http_tenant(r), since, types, session, (int)limit, list_row, list);
+    size_t n = json_array_size(list);
+    json_int_t next = n ? json_integer_value(json_object_get(json_array_get(list, n - 1), "id")) : since;
+    http_reply_json(r, 200, json_pack("{s:o,s:I}", "events", list, "nextSince", next));
+}
+
+static void stream_events(struct http_req *r)
+{
+    char types[TYPES_MAX], session[SESSION_NAME_MAX];
+    int64_t since;
+    if (filters(r, types, sizeof types, session, sizeof session, &since) < 0)
+        return;
+    if (nstreams >= STREAMS_MAX) {
+        http_reply_error(r, 503, "TOO_MANY_STREAMS", "at most %d event streams may be open", STREAMS_MAX);
+        return;
+    }
+    struct stream *s = xcalloc(1, sizeof *s);
+    s->tenant_id = http_tenant(r);
+    s->last_id = since;
+    snprintf(s->types, sizeof s->types, "%s", types);
+    snprintf(s->session, sizeof s->session, "%s", session);
+    s->req = http_stream_begin(r, "text/event-stream; charset=utf-8");
+    evhttp_connection_set_closecb(evhttp_request_get_connection(s->req), on_close, s);
+    s->keepalive = event_new(evbase, -1, EV_PERSIST, keepalive_cb, s);
+    struct timeval tv = {KEEPALIVE_S, 0};
+    event_add(s->keepalive, &tv);
+    s->next = streams;
+    streams = s;
+    nstreams++;
+    /* a reconnecting client asks for a retry delay and gets the backlog at once */
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "retry: 2000\n\n");
+    evhttp_send_reply_chunk(s->req, b);
+    evbuffer_free(b);
+    if (stream_pass(s))
+        event_active(more_ev, EV_TIMEOUT, 0);
+}
+
+/* ---- pruning ---- */
+
+static void prune_cb(evutil_socket_t fd, short what, void *arg)
+{
+    int n = store_event_prune(util_now_ms() - cfg->events_max_age_ms, cfg->events_max);
+    if (n > 0)
+        log_info("events", "pruned old events count=%d", n);
+}
+
+static const struct http_route routes[] = {
+    {"GET", "/api/events", AUTH_TENANT, list_events},
+    {"GET", "/api/events/stream", AUTH_TENANT, stream_events},
+    {NULL, NULL, 0, NULL},
+};
+
+void events_register(void) { http_add_routes(routes); }
+
+int events_init(struct event_base *base, const struct config *c)
+{
+    evbase = base;
+    cfg = c;
+    more_ev = event_new(base, -1, 0, more_cb, NULL);
+    prune_ev = event_new(base, -1, EV_PERSIST, prune_cb, NULL);
+    long ms = c->monitor_interval_ms < PRUNE_MS ? c->monitor_interval_ms : PRUNE_MS;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(prune_ev, &tv);
+    event_active(prune_ev, EV_TIMEOUT, 0);
+    return 0;
+}
+
+void events_shutdown(void)
+{
+    while (streams)
+        end_stream(streams);
+    if (more_ev)
+        event_free(more_ev);
+    if (prune_ev)
+        event_free(prune_ev);
+    more_ev = prune_ev = NULL;
+}
