@@ -9,6 +9,7 @@
 #include "config.h"
 #include "calls.h"
 #include "dispatch.h"
+#include "events.h"
 #include "hmac.h"
 #include "http.h"
 #include "httpc.h"
@@ -149,6 +150,8 @@ static void metrics(struct http_req *r)
     dm = calls_metrics_text();
     bprintf(&b, "%s", dm);
     free(dm);
+    head(&b, "switchboard_event_streams", "gauge", "Open event streams (Server-Sent Events).");
+    bprintf(&b, "switchboard_event_streams %d\n", events_streams());
     http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
     free(b.p);
 }

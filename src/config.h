@@ -65,6 +65,7 @@ struct config {
     char *call_hours;
     long call_create_tries, call_stuck_ms, call_start_wait_ms;
     long events_max_age_ms, events_max;
+    long webhook_allow_private, webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_for_ms;
     /* PROXY_URL_<n>, in order of n */
     char *proxy_urls[CONFIG_MAX_PROXIES];
     int proxy_url_index[CONFIG_MAX_PROXIES];

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "outbox.h"
 #include "store.h"
 #include "util.h"
 
@@ -41,30 +42,90 @@ static const struct config *cfg;
 static struct event_base *evbase;
 static struct stream *streams;
 static int nstreams;
-static int notify_queued;
+/* Streams read only events known to be committed: the newest id of each batch is passed
+ * to a callback that runs after that batch's commit. */
+struct batch_mark {
+    int64_t max_id;
+    uint64_t commits; /* the store's commit count when the batch's first event came */
+};
+static struct batch_mark *mark;
+static int64_t committed_max;
 static struct event *prune_ev, *more_ev;
 
 int events_streams(void) { return nstreams; }
 
+int events_type_known(const char *type, size_t len)
+{
+    for (int i = 0; known_types[i]; i++)
+        if (strlen(known_types[i]) == len && strncmp(known_types[i], type, len) == 0)
+            return 1;
+    return 0;
+}
+
 /* ---- writing ---- */
 
-static void notify_all(void *arg, int ok);
+static void notify_all(void);
+
+static void batch_committed(void *arg, int ok)
+{
+    struct batch_mark *m = arg;
+    if (ok && m->max_id > committed_max)
+        committed_max = m->max_id;
+    if (mark == m)
+        mark = NULL;
+    free(m);
+    if (ok && streams)
+        notify_all();
+}
+
+/* the event id belongs to the open batch */
+static void note_event(int64_t id)
+{
+    struct store_stats st;
+    store_get_stats(&st);
+    if (!mark || mark->commits != st.commits) {
+        /* a first event since the last commit: a batch of its own */
+        mark = xmalloc(sizeof *mark);
+        mark->commits = st.commits;
+        mark->max_id = id;
+        store_after_commit(batch_committed, mark);
+        return;
+    }
+    mark->max_id = id;
+}
 
 void events_emit(int64_t tenant_id, const char *type, const char *session, json_t *data)
 {
-    char *text = json_dumps(data ? data : json_object(), JSON_COMPACT);
-    json_decref(data);
+    if (!data)
+        data = json_object();
+    char *text = json_dumps(data, JSON_COMPACT);
     if (!text) {
         log_error("events", "an event could not be encoded type=%s", type);
+        json_decref(data);
         return;
     }
-    if (store_event_insert(tenant_id, type, session, text, util_now_ms(), NULL) != STORE_OK)
+    int64_t id = 0, now = util_now_ms();
+    if (store_event_insert(tenant_id, type, session, text, now, &id) != STORE_OK) {
         log_error("events", "cannot record an event type=%s", type);
-    free(text);
-    if (!notify_queued && streams) {
-        notify_queued = 1;
-        store_after_commit(notify_all, NULL);
+        free(text);
+        json_decref(data);
+        return;
     }
+    free(text);
+    if (outbox_wants(tenant_id, type)) {
+        /* the payload customer webhooks get: the event as GET /api/events shows it */
+        char at[40];
+        util_iso8601(now, at, sizeof at);
+        json_t *ev = json_pack("{s:I,s:s,s:o,s:O,s:s}", "id", (json_int_t)id, "type", type, "sessionId",
+                               session ? json_string(session) : json_null(), "data", data, "at", at);
+        char *payload = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+        if (payload)
+            outbox_on_event(tenant_id, id, type, payload);
+        free(payload);
+    }
+    json_decref(data);
+    note_event(id);
 }
 
 /* ---- streams ---- */
@@ -82,10 +143,13 @@ static void stream_free(struct stream *s)
     free(s);
 }
 
-/* the client went away: libevent frees the request itself */
+/* the client went away. libevent 2.1 detaches a request whose reply was started but not
+ * ended from its failing connection and leaves it to its owner: free it then. */
 static void on_close(struct evhttp_connection *conn, void *arg)
 {
     struct stream *s = arg;
+    if (!evhttp_request_get_connection(s->req))
+        evhttp_request_free(s->req);
     stream_free(s);
 }
 
@@ -131,7 +195,7 @@ static int stream_pass(struct stream *s)
         return 0;
     }
     struct pass p = {evbuffer_new(), s->last_id, 0};
-    store_event_list(s->tenant_id, s->last_id, s->types, s->session, STREAM_BATCH, add_event, &p);
+    store_event_list(s->tenant_id, s->last_id, committed_max, s->types, s->session, STREAM_BATCH, add_event, &p);
     if (p.n) {
         s->last_id = p.last_id;
         evhttp_send_reply_chunk(s->req, p.out);
@@ -140,11 +204,10 @@ static int stream_pass(struct stream *s)
     return p.n == STREAM_BATCH;
 }
 
-static void more_cb(evutil_socket_t fd, short what, void *arg) { notify_all(NULL, 1); }
+static void more_cb(evutil_socket_t fd, short what, void *arg) { notify_all(); }
 
-static void notify_all(void *arg, int ok)
+static void notify_all(void)
 {
-    notify_queued = 0;
     int more = 0;
     struct stream *s = streams, *next;
     for (; s; s = next) {
@@ -174,10 +237,7 @@ static int parse_types(const char *v, char *out, size_t outlen, char *err, size_
     const char *p = v;
     while (*p) {
         size_t l = strcspn(p, ",");
-        int ok = 0;
-        for (int i = 0; known_types[i] && !ok; i++)
-            ok = strlen(known_types[i]) == l && strncmp(known_types[i], p, l) == 0;
-        if (!ok || used + l + 2 >= outlen) {
+        if (!events_type_known(p, l) || used + l + 2 >= outlen) {
             snprintf(err, errlen, "type must be a comma-separated list of session.status, session.qr, "
                      "message.status, message.received, call.status, run.status, proxy.status, alert");
             return -1;
@@ -190,8 +250,11 @@ static int parse_types(const char *v, char *out, size_t outlen, char *err, size_
     return 0;
 }
 
-/* the filters shared by the list and the stream; -1 after answering 400 */
-static int filters(struct http_req *r, char *types, size_t tlen, char *session, size_t slen, int64_t *since)
+/* the filters shared by the list and the stream; -1 after answering 400. The start: a
+ * stream resumes from Last-Event-ID (what a reconnecting EventSource sends) before ?since=;
+ * *since is -1 when neither is given. */
+static int filters(struct http_req *r, int stream, char *types, size_t tlen, char *session, size_t slen,
+                   int64_t *since)
 {
     char err[300];
     if (parse_types(http_query(r, "type"), types, tlen, err, sizeof err) < 0) {
@@ -204,15 +267,15 @@ static int filters(struct http_req *r, char *types, size_t tlen, char *session, 
         return -1;
     }
     snprintf(session, slen, "%s", sid ? sid : "");
-    const char *v = http_query(r, "since");
+    const char *v = stream ? http_header(r, "Last-Event-ID") : NULL;
     if (!v)
-        v = http_header(r, "Last-Event-ID");
+        v = http_query(r, "since");
     long n = 0;
     if (v && util_parse_long(v, 0, 999999999999999L, &n) < 0) {
         http_reply_error(r, 400, "INVALID_REQUEST", "since (or Last-Event-ID) must be an event id");
         return -1;
     }
-    *since = n;
+    *since = v ? n : -1;
     return 0;
 }
 
@@ -229,8 +292,10 @@ static void list_events(struct http_req *r)
 {
     char types[TYPES_MAX], session[SESSION_NAME_MAX];
     int64_t since;
-    if (filters(r, types, sizeof types, session, sizeof session, &since) < 0)
+    if (filters(r, 0, types, sizeof types, session, sizeof session, &since) < 0)
         return;
+    if (since < 0)
+        since = 0;
     const char *l = http_query(r, "limit");
     long limit = 100;
     if (l && util_parse_long(l, 1, LIST_MAX, &limit) < 0) {
@@ -238,7 +303,7 @@ static void list_events(struct http_req *r)
         return;
     }
     json_t *list = json_array();
-    store_event_list(http_tenant(r), since, types, session, (int)limit, list_row, list);
+    store_event_list(http_tenant(r), since, INT64_MAX, types, session, (int)limit, list_row, list);
     size_t n = json_array_size(list);
     json_int_t next = n ? json_integer_value(json_object_get(json_array_get(list, n - 1), "id")) : since;
     http_reply_json(r, 200, json_pack("{s:o,s:I}", "events", list, "nextSince", next));
@@ -248,8 +313,10 @@ static void stream_events(struct http_req *r)
 {
     char types[TYPES_MAX], session[SESSION_NAME_MAX];
     int64_t since;
-    if (filters(r, types, sizeof types, session, sizeof session, &since) < 0)
+    if (filters(r, 1, types, sizeof types, session, sizeof session, &since) < 0)
         return;
+    if (since < 0)
+        since = committed_max; /* no starting point: what happens from now on */
     if (nstreams >= STREAMS_MAX) {
         http_reply_error(r, 503, "TOO_MANY_STREAMS", "at most %d event streams may be open", STREAMS_MAX);
         return;
@@ -303,6 +370,7 @@ int events_init(struct event_base *base, const struct config *c)
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(prune_ev, &tv);
     event_active(prune_ev, EV_TIMEOUT, 0);
+    committed_max = store_event_last(0);
     return 0;
 }
 

@@ -21,6 +21,10 @@ void events_register(void);
  * "worker_<n>" or NULL */
 void events_emit(int64_t tenant_id, const char *type, const char *session, json_t *data);
 
+/* 1 when type[0..len) is one of the SPEC §2 event types */
+#include <stddef.h>
+int events_type_known(const char *type, size_t len);
+
 /* open streams, for /metrics */
 int events_streams(void);
 

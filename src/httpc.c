@@ -1,6 +1,7 @@
 #include "httpc.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,15 +232,26 @@ static struct xfer *new_xfer(const char *method, const char *url, const char *co
     return x;
 }
 
-int httpc_request(const char *method, const char *url, const char *const *headers,
-                  const char *body, size_t bodylen, long timeout_ms, size_t max_response,
-                  const char *unix_socket, httpc_cb cb, void *arg)
+/* CURLOPT_OPENSOCKETFUNCTION of a public-only request: no socket to a loopback, private or
+ * link-local address, whatever the name resolved to */
+static curl_socket_t open_public(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    if (util_addr_is_private(&a->addr))
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+static int request(const char *method, const char *url, const char *const *headers, const char *body,
+                   size_t bodylen, long timeout_ms, size_t max_response, const char *unix_socket, int public_only,
+                   httpc_cb cb, void *arg)
 {
     struct xfer *x = new_xfer(method, url, headers, unix_socket, cb, arg);
     if (!x)
         return -1;
     x->max_resp = max_response;
     CURL *e = x->easy;
+    if (public_only)
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_public);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     if (body) {
@@ -257,6 +269,18 @@ int httpc_request(const char *method, const char *url, const char *const *header
     }
     add_xfer(x);
     return 0;
+}
+
+int httpc_request(const char *method, const char *url, const char *const *headers, const char *body, size_t bodylen,
+                  long timeout_ms, size_t max_response, const char *unix_socket, httpc_cb cb, void *arg)
+{
+    return request(method, url, headers, body, bodylen, timeout_ms, max_response, unix_socket, 0, cb, arg);
+}
+
+int httpc_request_public(const char *method, const char *url, const char *const *headers, const char *body,
+                         size_t bodylen, long timeout_ms, size_t max_response, httpc_cb cb, void *arg)
+{
+    return request(method, url, headers, body, bodylen, timeout_ms, max_response, NULL, 1, cb, arg);
 }
 
 struct httpc_stream *httpc_stream(const char *url, const char *unix_socket, long connect_timeout_ms,

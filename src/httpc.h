@@ -28,6 +28,12 @@ int httpc_request(const char *method, const char *url, const char *const *header
                   const char *body, size_t bodylen, long timeout_ms, size_t max_response,
                   const char *unix_socket, httpc_cb cb, void *arg);
 
+/* the same, but the connection may only go to a public address: a name that resolves to
+ * a loopback, private or link-local address fails as a connection error (customer
+ * webhooks: no request into the daemon's own network) */
+int httpc_request_public(const char *method, const char *url, const char *const *headers, const char *body,
+                         size_t bodylen, long timeout_ms, size_t max_response, httpc_cb cb, void *arg);
+
 /* A long-lived GET whose body is handed over as it arrives: on_data gets each piece
  * (borrowed) with the response status, and returns -1 to end the stream. done is called
  * once when the stream ends (closed, failed, or ended by on_data), with an empty body.

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
+#include "outbox.h"
 #include "pool.h"
 #include "proxycheck.h"
 #include "runner.h"
@@ -215,6 +216,7 @@ int main(int argc, char **argv)
     api_messages_register();
     api_calls_register();
     events_register();
+    outbox_register();
     if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
                    sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
@@ -225,7 +227,8 @@ int main(int argc, char **argv)
         goto out;
     }
     sessions_up = 1;
-    if (events_init(base, &cfg) < 0 || dispatch_init(base, &cfg, err, sizeof err) < 0 ||
+    if (events_init(base, &cfg) < 0 || outbox_init(base, &cfg, err, sizeof err) < 0 ||
+        dispatch_init(base, &cfg, err, sizeof err) < 0 ||
         calls_init(base, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
         goto out;
@@ -252,6 +255,7 @@ out:
     dispatch_shutdown(); /* after the sessions, whose last changes it hears of */
     calls_shutdown();    /* answers a start still waiting for its calls */
     events_shutdown();   /* ends the live streams */
+    outbox_shutdown();   /* pending deliveries stay in the store for the next start */
     if (runner)
         runner->destroy(runner);
     httpc_shutdown();

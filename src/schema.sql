@@ -172,3 +172,29 @@ CREATE TABLE events (
 );
 CREATE INDEX events_tenant ON events (tenant_id, id);
 CREATE INDEX events_at ON events (at);
+-- step 5
+CREATE TABLE webhooks (
+  id INTEGER PRIMARY KEY,
+  tenant_id INTEGER NOT NULL,
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE deliveries (
+  id INTEGER PRIMARY KEY,
+  webhook_id INTEGER NOT NULL,
+  event_id INTEGER NOT NULL,
+  event_type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL,
+  last_status INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  done_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX deliveries_queue ON deliveries (webhook_id, status, id);
+CREATE INDEX deliveries_done ON deliveries (status, done_at);

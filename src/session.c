@@ -781,6 +781,9 @@ int session_delete(struct session *s, int purge)
     if (store_session_delete(s->id) != STORE_OK)
         return -1;
     log_info("session", "deleted session=%s purge=%d", s->name, purge);
+    events_emit(s->tenant_id, "session.status", s->name,
+                json_pack("{s:s,s:s,s:s}", "status", "deleted", "previous", sess_status_name(s->status), "reason",
+                          "deleted by API"));
     dispatch_session_deleted(s->id);
     byid[s->id] = NULL;
     rt->deleted = 1;

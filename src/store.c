@@ -28,6 +28,10 @@
     "j.id, j.tenant_id, j.run_id, j.lead_id, j.phone, j.timezone, j.status, j.call_sid, "      \
     "j.attempts, j.not_before, j.error, j.duration, j.created_at, j.dialed_at, j.finished_at"
 
+#define DLV_COLS                                                                              \
+    "id, webhook_id, event_id, event_type, payload, status, attempts, next_at, last_status, last_error, " \
+    "created_at, done_at"
+
 enum stmt_id {
     ST_TENANT_INSERT,
     ST_APIKEY_INSERT,
@@ -79,8 +83,20 @@ enum stmt_id {
     ST_RUN_LIST,
     ST_RUN_COUNTS,
     ST_RUN_OPEN_JOBS,
+    ST_HOOK_INSERT,
+    ST_HOOK_SAVE,
+    ST_HOOK_DELETE,
+    ST_HOOK_LOAD,
+    ST_DLV_INSERT,
+    ST_DLV_SAVE,
+    ST_DLV_GET,
+    ST_DLV_NEXT,
+    ST_DLV_LIST,
+    ST_DLV_DELETE_HOOK,
+    ST_DLV_PRUNE,
     ST_EVENT_INSERT,
     ST_EVENT_LIST,
+    ST_EVENT_LAST,
     ST_EVENT_PRUNE_AGE,
     ST_EVENT_PRUNE_COUNT,
     ST_JOB_INSERT,
@@ -184,10 +200,26 @@ static const char *stmt_sql[ST__COUNT] = {
     [ST_RUN_GET] = "SELECT id, tenant_id, status, total, created_at, finished_at FROM call_runs WHERE id = ?1",
     [ST_RUN_LIST] = "SELECT id, tenant_id, status, total, created_at, finished_at FROM call_runs WHERE tenant_id = ?1 "
                     "ORDER BY id DESC LIMIT ?2",
+    [ST_HOOK_INSERT] = "INSERT INTO webhooks (tenant_id, url, events, secret, status, created_at) VALUES (?1, ?2, ?3, "
+                       "?4, ?5, ?6)",
+    [ST_HOOK_SAVE] = "UPDATE webhooks SET status = ?2 WHERE id = ?1",
+    [ST_HOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1",
+    [ST_HOOK_LOAD] = "SELECT id, tenant_id, url, events, secret, status, created_at FROM webhooks ORDER BY id",
+    [ST_DLV_INSERT] = "INSERT INTO deliveries (webhook_id, event_id, event_type, payload, status, next_at, created_at) "
+                      "VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+    [ST_DLV_SAVE] = "UPDATE deliveries SET status = ?2, attempts = ?3, next_at = ?4, last_status = ?5, last_error = ?6, "
+                    "done_at = ?7 WHERE id = ?1",
+    [ST_DLV_GET] = "SELECT " DLV_COLS " FROM deliveries WHERE id = ?1",
+    [ST_DLV_NEXT] = "SELECT " DLV_COLS " FROM deliveries WHERE webhook_id = ?1 AND status = 'pending' ORDER BY id LIMIT 1",
+    [ST_DLV_LIST] = "SELECT " DLV_COLS " FROM deliveries WHERE webhook_id = ?1 AND (?2 = '' OR status = ?2) AND "
+                    "(?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4",
+    [ST_DLV_DELETE_HOOK] = "DELETE FROM deliveries WHERE webhook_id = ?1",
+    [ST_DLV_PRUNE] = "DELETE FROM deliveries WHERE status = 'delivered' AND done_at < ?1",
     [ST_EVENT_INSERT] = "INSERT INTO events (tenant_id, type, session, data, at) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_EVENT_LIST] = "SELECT id, tenant_id, type, session, data, at FROM events WHERE tenant_id = ?1 AND id > ?2 "
-                      "AND (?3 = '' OR instr(?3, ',' || type || ',') > 0) AND (?4 = '' OR session = ?4) "
-                      "ORDER BY id LIMIT ?5",
+                      "AND id <= ?6 AND (?3 = '' OR instr(?3, ',' || type || ',') > 0) AND "
+                      "(?4 = '' OR session = ?4) ORDER BY id LIMIT ?5",
+    [ST_EVENT_LAST] = "SELECT coalesce(max(id), 0) FROM events WHERE (?1 = 0 OR tenant_id = ?1)",
     [ST_EVENT_PRUNE_AGE] = "DELETE FROM events WHERE at < ?1",
     [ST_EVENT_PRUNE_COUNT] = "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1",
     [ST_RUN_OPEN_JOBS] = "SELECT 1 FROM call_jobs WHERE run_id = ?1 AND status IN ('queued', 'dialing', "
@@ -1418,10 +1450,13 @@ int store_event_insert(int64_t tenant_id, const char *type, const char *session,
     return rc;
 }
 
-int store_event_list(int64_t tenant_id, int64_t after_id, const char *types, const char *session, int limit,
-                     void (*cb)(const struct store_event *e, void *arg), void *arg)
+int64_t store_event_last(int64_t tenant_id) { return count_of(ST_EVENT_LAST, tenant_id); }
+
+int store_event_list(int64_t tenant_id, int64_t after_id, int64_t upto_id, const char *types, const char *session,
+                     int limit, void (*cb)(const struct store_event *e, void *arg), void *arg)
 {
     sqlite3_stmt *s = st(ST_EVENT_LIST);
+    sqlite3_bind_int64(s, 6, upto_id);
     sqlite3_bind_int64(s, 1, tenant_id);
     sqlite3_bind_int64(s, 2, after_id);
     sqlite3_bind_text(s, 3, types ? types : "", -1, SQLITE_TRANSIENT);
@@ -1454,4 +1489,152 @@ int store_event_prune(int64_t before_at, int64_t keep)
     if (write_stmt(s) == STORE_OK)
         n += sqlite3_changes(db);
     return rc == STORE_OK ? n : -1;
+}
+
+/* ---- customer webhooks and their deliveries ---- */
+
+int store_hook_insert(struct store_hook *h)
+{
+    sqlite3_stmt *s = st(ST_HOOK_INSERT);
+    sqlite3_bind_int64(s, 1, h->tenant_id);
+    sqlite3_bind_text(s, 2, h->url, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, h->events, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, h->secret, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 5, h->status, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 6, h->created_at);
+    int rc = write_stmt(s);
+    if (rc == STORE_OK)
+        h->id = sqlite3_last_insert_rowid(db);
+    return rc;
+}
+
+int store_hook_set_status(int64_t id, const char *status)
+{
+    sqlite3_stmt *s = st(ST_HOOK_SAVE);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, status, -1, SQLITE_TRANSIENT);
+    return write_stmt(s);
+}
+
+int store_hook_delete(int64_t id)
+{
+    sqlite3_stmt *s = st(ST_DLV_DELETE_HOOK);
+    sqlite3_bind_int64(s, 1, id);
+    int rc = write_stmt(s);
+    if (rc != STORE_OK)
+        return rc;
+    s = st(ST_HOOK_DELETE);
+    sqlite3_bind_int64(s, 1, id);
+    return write_stmt(s);
+}
+
+int store_hook_load(void (*cb)(const struct store_hook *h, void *arg), void *arg)
+{
+    sqlite3_stmt *s = st(ST_HOOK_LOAD);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_hook h = {
+            .id = sqlite3_column_int64(s, 0),
+            .tenant_id = sqlite3_column_int64(s, 1),
+            .url = (const char *)sqlite3_column_text(s, 2),
+            .events = (const char *)sqlite3_column_text(s, 3),
+            .secret = (const char *)sqlite3_column_text(s, 4),
+            .status = (const char *)sqlite3_column_text(s, 5),
+            .created_at = sqlite3_column_int64(s, 6),
+        };
+        cb(&h, arg);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_delivery_insert(int64_t webhook_id, int64_t event_id, const char *type, const char *payload, int64_t at)
+{
+    sqlite3_stmt *s = st(ST_DLV_INSERT);
+    sqlite3_bind_int64(s, 1, webhook_id);
+    sqlite3_bind_int64(s, 2, event_id);
+    sqlite3_bind_text(s, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, payload, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 5, at);
+    return write_stmt(s);
+}
+
+int store_delivery_save(const struct delivery *d)
+{
+    sqlite3_stmt *s = st(ST_DLV_SAVE);
+    sqlite3_bind_int64(s, 1, d->id);
+    sqlite3_bind_text(s, 2, d->status, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 3, d->attempts);
+    sqlite3_bind_int64(s, 4, d->next_at);
+    sqlite3_bind_int(s, 5, d->last_status);
+    sqlite3_bind_text(s, 6, d->last_error, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 7, d->done_at);
+    return write_stmt(s);
+}
+
+static void read_delivery(sqlite3_stmt *s, struct delivery *d)
+{
+    d->id = sqlite3_column_int64(s, 0);
+    d->webhook_id = sqlite3_column_int64(s, 1);
+    d->event_id = sqlite3_column_int64(s, 2);
+    col_text(s, 3, d->event_type, sizeof d->event_type);
+    free(d->payload);
+    d->payload = xstrdup(sqlite3_column_text(s, 4) ? (const char *)sqlite3_column_text(s, 4) : "");
+    col_text(s, 5, d->status, sizeof d->status);
+    d->attempts = sqlite3_column_int(s, 6);
+    d->next_at = sqlite3_column_int64(s, 7);
+    d->last_status = sqlite3_column_int(s, 8);
+    col_text(s, 9, d->last_error, sizeof d->last_error);
+    d->created_at = sqlite3_column_int64(s, 10);
+    d->done_at = sqlite3_column_int64(s, 11);
+}
+
+static int one_delivery(sqlite3_stmt *s, struct delivery *out)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        read_delivery(s, out);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOTFOUND : STORE_ERR;
+}
+
+int store_delivery_get(int64_t id, struct delivery *out)
+{
+    sqlite3_stmt *s = st(ST_DLV_GET);
+    sqlite3_bind_int64(s, 1, id);
+    return one_delivery(s, out);
+}
+
+int store_delivery_next(int64_t webhook_id, struct delivery *out)
+{
+    sqlite3_stmt *s = st(ST_DLV_NEXT);
+    sqlite3_bind_int64(s, 1, webhook_id);
+    return one_delivery(s, out);
+}
+
+int store_delivery_list(int64_t webhook_id, const char *status, int64_t before_id, int limit,
+                        void (*cb)(const struct delivery *d, void *arg), void *arg)
+{
+    sqlite3_stmt *s = st(ST_DLV_LIST);
+    sqlite3_bind_int64(s, 1, webhook_id);
+    sqlite3_bind_text(s, 2, status ? status : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, before_id);
+    sqlite3_bind_int(s, 4, limit);
+    struct delivery d = {0};
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        read_delivery(s, &d);
+        cb(&d, arg);
+    }
+    free(d.payload);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_delivery_prune(int64_t before_at)
+{
+    sqlite3_stmt *s = st(ST_DLV_PRUNE);
+    sqlite3_bind_int64(s, 1, before_at);
+    int rc = write_stmt(s);
+    return rc == STORE_OK ? sqlite3_changes(db) : -1;
 }

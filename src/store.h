@@ -160,11 +160,50 @@ struct store_event {
 };
 int store_event_insert(int64_t tenant_id, const char *type, const char *session, const char *data, int64_t at,
                        int64_t *id);
-/* after after_id, oldest first; types ",a,b," (or "" for all), session "" for all */
-int store_event_list(int64_t tenant_id, int64_t after_id, const char *types, const char *session, int limit,
-                     void (*cb)(const struct store_event *e, void *arg), void *arg);
+/* after after_id and up to upto_id, oldest first; types ",a,b," (or "" for all), session
+ * "" for all */
+int store_event_list(int64_t tenant_id, int64_t after_id, int64_t upto_id, const char *types, const char *session,
+                     int limit, void (*cb)(const struct store_event *e, void *arg), void *arg);
+/* the newest event id of the tenant (0: of all), 0 when none */
+int64_t store_event_last(int64_t tenant_id);
 /* deletes events older than before_at and all but the newest keep; the count, or -1 */
 int store_event_prune(int64_t before_at, int64_t keep);
+
+/* customer webhooks; strings borrowed for the callback (secret is a secret) */
+struct store_hook {
+    int64_t id, tenant_id;
+    const char *url, *events, *secret, *status;
+    int64_t created_at;
+};
+int store_hook_insert(struct store_hook *h); /* sets h->id */
+int store_hook_set_status(int64_t id, const char *status);
+/* the webhook and all its deliveries */
+int store_hook_delete(int64_t id);
+int store_hook_load(void (*cb)(const struct store_hook *h, void *arg), void *arg);
+
+/* one event for one webhook: the outbox row, committed with the event */
+struct delivery {
+    int64_t id, webhook_id, event_id;
+    char event_type[24];
+    char *payload;        /* owned; store_delivery_get/next replace it (free it when done) */
+    char status[12];      /* pending | delivered | dead */
+    int attempts;
+    int64_t next_at;
+    int last_status;
+    char last_error[TEXT_MAX];
+    int64_t created_at, done_at;
+};
+int store_delivery_insert(int64_t webhook_id, int64_t event_id, const char *type, const char *payload, int64_t at);
+/* status, attempts, next_at, last_status, last_error, done_at */
+int store_delivery_save(const struct delivery *d);
+int store_delivery_get(int64_t id, struct delivery *out);
+/* the webhook's oldest pending delivery */
+int store_delivery_next(int64_t webhook_id, struct delivery *out);
+/* newest first */
+int store_delivery_list(int64_t webhook_id, const char *status, int64_t before_id, int limit,
+                        void (*cb)(const struct delivery *d, void *arg), void *arg);
+/* delivered ones done before before_at; the count or -1 */
+int store_delivery_prune(int64_t before_at);
 
 /* counters of the batch machinery, for /metrics */
 struct store_stats {

@@ -38,6 +38,11 @@ char *util_read_file(const char *path, size_t max, size_t *lenp);
  * the end (by a bounded copy) is dropped. */
 void util_utf8_fix(char *s);
 
+/* 1 for a loopback, private, link-local, shared (100.64/10), unspecified or multicast
+ * address (IPv4, IPv6 and v4-mapped), and for any other family */
+struct sockaddr;
+int util_addr_is_private(const struct sockaddr *sa);
+
 #define PHONE_MAX_DIGITS 16
 int util_phone_normalize(const char *in, char *out, size_t outlen);
 

@@ -75,6 +75,7 @@ test('session and message events: listed in order with filters, streamed live, r
     await waitFor(() => s1.events.filter((e) => e.data.data.messageId === m1).length === 3, { what: 'three statuses of m1' });
     assert.deepEqual(s1.events.filter((e) => e.data.data.messageId === m1).map((e) => e.data.data.status), ['queued', 'sending', 'sent']);
     assert.ok(s1.events.every((e) => e.event === 'message.status' || e.event === 'message.received'));
+    assert.ok(s1.events.every((e) => e.id > ids.at(-1)), 'a stream with no starting point begins now');
     const lastSeen = s1.events.at(-1).id;
     s1.close();
 
