@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert.h"
 #include "callfsm.h"
 #include "config.h"
 #include "events.h"
@@ -252,6 +253,11 @@ static void run_check(int64_t run_id, int64_t now)
     r.finished_at = now;
     store_run_save(&r);
     run_event(&r);
+    char subject[32], text[200];
+    snprintf(subject, sizeof subject, "run %lld", (long long)run_id);
+    snprintf(text, sizeof text, "call run %lld finished (%s): %d completed, %d failed, %d canceled of %d", (long long)run_id,
+             r.status, c.completed, c.failed, c.canceled, r.total);
+    alert_raise(r.tenant_id, ALERT_RUN_FINISHED, subject, text);
     log_info("calls", "run finished run=%lld status=%s completed=%d failed=%d canceled=%d", (long long)run_id,
              r.status, c.completed, c.failed, c.canceled);
 }

@@ -175,6 +175,15 @@ const struct config_entry config_table[] = {
      "first retry delay of a failed delivery; doubles each try (at most 1 h apart, 80-120 % jitter)"},
     {"WEBHOOK_RETRY_FOR_MS", CONFIG_INT, O(webhook_retry_for_ms), 100, 604800000, "86400000", NULL, 0,
      "a delivery still failing this long after its event becomes a dead letter (replayable)"},
+    {"TELEGRAM_BOT_TOKEN", CONFIG_STR, O(telegram_bot_token), 0, 128, "", NULL, 1,
+     "Telegram bot token for alerts (with TELEGRAM_CHAT_ID); never logged"},
+    {"TELEGRAM_CHAT_ID", CONFIG_STR, O(telegram_chat_id), 0, 64, "", NULL, 0, "the chat alerts go to"},
+    {"TELEGRAM_API_BASE", CONFIG_STR, O(telegram_api_base), 1, 512, "https://api.telegram.org", NULL, 0,
+     "Telegram Bot API base URL (a fake's URL in tests)"},
+    {"ALERT_WEBHOOK_URL", CONFIG_STR, O(alert_webhook_url), 0, 2048, "", NULL, 0,
+     "a URL that gets every alert as JSON {kind, subject, text, tenant, at}"},
+    {"ALERT_FOLD_MS", CONFIG_INT, O(alert_fold_ms), 1000, 86400000, "600000", NULL, 0,
+     "repeats of one alert for one subject within this window are folded into one line"},
     {"OPT_OUT_WORDS", CONFIG_STR, O(opt_out_words), 0, 1024, "STOP,UNSUBSCRIBE,הסר,עצור", NULL, 0,
      "comma-separated words that, as a whole incoming message, suppress the sender"},
     {NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL},
@@ -487,6 +496,11 @@ int config_validate(const struct config *c, char *err, size_t errlen)
     if (c->twilio_account_sid[0] && (!c->twilio_auth_token[0] || !c->twilio_from[0] || !c->twilio_twiml_url[0])) {
         snprintf(err, errlen, "config: TWILIO_ACCOUNT_SID is set, so TWILIO_AUTH_TOKEN, TWILIO_FROM and "
                  "TWILIO_TWIML_URL are needed too");
+        return -1;
+    }
+    if (strspn(c->telegram_bot_token, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-") !=
+        strlen(c->telegram_bot_token)) {
+        snprintf(err, errlen, "config: TELEGRAM_BOT_TOKEN may hold only letters, digits, ':', '_' and '-'");
         return -1;
     }
     if (!config_timezone_ok(c->timezone)) {

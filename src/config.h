@@ -65,6 +65,8 @@ struct config {
     char *call_hours;
     long call_create_tries, call_stuck_ms, call_start_wait_ms;
     long events_max_age_ms, events_max;
+    char *telegram_bot_token, *telegram_chat_id, *telegram_api_base, *alert_webhook_url;
+    long alert_fold_ms;
     long webhook_allow_private, webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_for_ms;
     /* PROXY_URL_<n>, in order of n */
     char *proxy_urls[CONFIG_MAX_PROXIES];

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "api.h"
 #include "calls.h"
 #include "config.h"
@@ -227,7 +228,7 @@ int main(int argc, char **argv)
         goto out;
     }
     sessions_up = 1;
-    if (events_init(base, &cfg) < 0 || outbox_init(base, &cfg, err, sizeof err) < 0 ||
+    if (events_init(base, &cfg) < 0 || alert_init(base, &cfg) < 0 || outbox_init(base, &cfg, err, sizeof err) < 0 ||
         dispatch_init(base, &cfg, err, sizeof err) < 0 ||
         calls_init(base, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
@@ -256,6 +257,7 @@ out:
     calls_shutdown();    /* answers a start still waiting for its calls */
     events_shutdown();   /* ends the live streams */
     outbox_shutdown();   /* pending deliveries stay in the store for the next start */
+    alert_shutdown();
     if (runner)
         runner->destroy(runner);
     httpc_shutdown();

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "alert.h"
 #include "events.h"
 #include "log.h"
 #include "proxy.h"
@@ -194,6 +195,11 @@ int pool_mark_bad(struct proxy *p, const char *error, int64_t now_ms)
     util_utf8_fix(p->last_error);
     log_warn("pool", "proxy marked bad id=%lld error=\"%s\"", (long long)p->id, p->last_error);
     proxy_event(p);
+    char masked[300], subject[32], text[400];
+    proxy_mask(p->url, masked, sizeof masked);
+    snprintf(subject, sizeof subject, "proxy %lld", (long long)p->id);
+    snprintf(text, sizeof text, "proxy %lld (%.300s) marked bad", (long long)p->id, masked);
+    alert_raise(p->tenant_id ? p->tenant_id : 1, ALERT_PROXY_BAD, subject, text);
     return store_proxy_save(p) == STORE_OK ? 0 : -1;
 }
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "config.h"
 #include "dispatch.h"
 #include "events.h"
@@ -321,6 +322,32 @@ static void stop_worker(struct session *s, unsigned after)
     }
 }
 
+/* the operators hear of links, losses, logouts and crash loops */
+static void status_alert(const struct session *s)
+{
+    char text[TEXT_MAX + 96];
+    switch (s->status) {
+    case SS_CONNECTED:
+        snprintf(text, sizeof text, "%s connected as +%s", s->name, s->phone);
+        alert_raise(s->tenant_id, ALERT_CONNECTED, s->name, text);
+        break;
+    case SS_DISCONNECTED:
+        snprintf(text, sizeof text, "%s disconnected: %s", s->name, s->reason);
+        alert_raise(s->tenant_id, ALERT_DISCONNECTED, s->name, text);
+        break;
+    case SS_LOGGED_OUT:
+        snprintf(text, sizeof text, "%s logged out: %s", s->name, s->reason);
+        alert_raise(s->tenant_id, ALERT_LOGGED_OUT, s->name, text);
+        break;
+    case SS_FAILED:
+        snprintf(text, sizeof text, "%s failed: %s", s->name, s->reason);
+        alert_raise(s->tenant_id, ALERT_SESSION_FAILED, s->name, text);
+        break;
+    default:
+        break;
+    }
+}
+
 /* one status change: the pure machine decides, this applies */
 static int input(struct session *s, enum fsm_input in, const char *reason)
 {
@@ -359,6 +386,7 @@ static int input(struct session *s, enum fsm_input in, const char *reason)
         events_emit(s->tenant_id, "session.status", s->name,
                     json_pack("{s:s,s:s,s:s}", "status", sess_status_name(s->status), "previous",
                               sess_status_name(prev), "reason", s->reason));
+        status_alert(s);
         dispatch_session_changed(s);
     }
     if (sessfsm_is_terminal(s->status) && RT(s)->waiters)
@@ -402,6 +430,14 @@ static void move_to_proxy(struct session *s, int64_t to)
     pool_adjust(to, +1);
     log_info("session", "proxy switched session=%s from=%lld to=%lld", s->name,
              (long long)s->proxy_id, (long long)to);
+    char text[160];
+    if (to)
+        snprintf(text, sizeof text, "%s moved from proxy %lld to proxy %lld", s->name, (long long)s->proxy_id,
+                 (long long)to);
+    else
+        snprintf(text, sizeof text, "%s moved from proxy %lld to a direct connection", s->name,
+                 (long long)s->proxy_id);
+    alert_raise(s->tenant_id, ALERT_PROXY_SWITCHED, s->name, text);
     s->proxy_id = to;
     if (s->phone[0] && to)
         pool_bind(s->tenant_id, s->phone, to);
