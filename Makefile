@@ -11,7 +11,7 @@
 #   make bench           run the benchmarks in bench/ (writes nothing unless asked)
 
 CC       ?= cc
-PKGS     := libevent libcurl sqlite3 jansson libcrypto libqrencode
+PKGS     := libevent libcurl sqlite3 jansson libcrypto libqrencode libarchive
 SANITIZER ?=
 
 ifeq ($(SANITIZER),)
@@ -27,7 +27,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Isrc -Isrc/util -I$(BUILD)/gen
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS   := $(PKG_LIBS) -lm
+LDLIBS   := $(PKG_LIBS) -lm -lpthread
 LDFLAGS  += $(SANFLAGS)
 
 UTIL_SRC := $(wildcard src/util/*.c)

@@ -184,6 +184,11 @@ const struct config_entry config_table[] = {
      "a URL that gets every alert as JSON {kind, subject, text, tenant, at}"},
     {"ALERT_FOLD_MS", CONFIG_INT, O(alert_fold_ms), 1000, 86400000, "600000", NULL, 0,
      "repeats of one alert for one subject within this window are folded into one line"},
+    {"BACKUPS_DIR", CONFIG_STR, O(backups_dir), 0, 4096, "", NULL, 0,
+     "where backups of the sessions' auth state go (default DATA_DIR/backups)"},
+    {"MAX_BACKUPS", CONFIG_INT, O(max_backups), 1, 1000, "7", NULL, 0, "backups kept; the oldest go first"},
+    {"BACKUP_AT", CONFIG_STR, O(backup_at), 0, 5, "03:00", NULL, 0,
+     "local time (HH:MM, TIMEZONE) of the daily backup; empty for none"},
     {"OPT_OUT_WORDS", CONFIG_STR, O(opt_out_words), 0, 1024, "STOP,UNSUBSCRIBE,הסר,עצור", NULL, 0,
      "comma-separated words that, as a whole incoming message, suppress the sender"},
     {NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL},
@@ -497,6 +502,14 @@ int config_validate(const struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "config: TWILIO_ACCOUNT_SID is set, so TWILIO_AUTH_TOKEN, TWILIO_FROM and "
                  "TWILIO_TWIML_URL are needed too");
         return -1;
+    }
+    if (c->backup_at[0]) {
+        char both[40];
+        snprintf(both, sizeof both, "%s-%s", c->backup_at, c->backup_at);
+        if (pacing_profile_parse_hours(both, &hours, why, sizeof why) < 0) {
+            snprintf(err, errlen, "config: BACKUP_AT must be HH:MM or empty (got '%.10s')", c->backup_at);
+            return -1;
+        }
     }
     if (strspn(c->telegram_bot_token, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-") !=
         strlen(c->telegram_bot_token)) {

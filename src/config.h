@@ -67,6 +67,8 @@ struct config {
     long events_max_age_ms, events_max;
     char *telegram_bot_token, *telegram_chat_id, *telegram_api_base, *alert_webhook_url;
     long alert_fold_ms;
+    char *backups_dir, *backup_at;
+    long max_backups;
     long webhook_allow_private, webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_for_ms;
     /* PROXY_URL_<n>, in order of n */
     char *proxy_urls[CONFIG_MAX_PROXIES];

@@ -185,6 +185,15 @@ struct evhttp_request *http_stream_begin(struct http_req *r, const char *content
     return req;
 }
 
+void http_reply_file(struct http_req *r, int fd, size_t len, const char *content_type)
+{
+    r->status = 200;
+    r->content_type = content_type;
+    r->out = evbuffer_new();
+    evbuffer_add_file(r->out, fd, 0, (ev_off_t)len);
+    store_after_commit(send_now, r);
+}
+
 void http_set_header(struct http_req *r, const char *name, const char *value)
 {
     evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);

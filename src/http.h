@@ -70,6 +70,9 @@ void http_reply_error(struct http_req *r, int status, const char *code, const ch
 struct evhttp_request;
 struct evhttp_request *http_stream_begin(struct http_req *r, const char *content_type);
 
+/* answers 200 with len bytes of the open file fd (taken over) */
+void http_reply_file(struct http_req *r, int fd, size_t len, const char *content_type);
+
 /* adds a header to the answer to come (before one of the replies); both copied */
 void http_set_header(struct http_req *r, const char *name, const char *value);
 

@@ -13,6 +13,7 @@
 
 #include "alert.h"
 #include "api.h"
+#include "backup.h"
 #include "calls.h"
 #include "config.h"
 #include "dispatch.h"
@@ -218,6 +219,7 @@ int main(int argc, char **argv)
     api_calls_register();
     events_register();
     outbox_register();
+    backup_register();
     if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
                    sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
@@ -228,7 +230,8 @@ int main(int argc, char **argv)
         goto out;
     }
     sessions_up = 1;
-    if (events_init(base, &cfg) < 0 || alert_init(base, &cfg) < 0 || outbox_init(base, &cfg, err, sizeof err) < 0 ||
+    if (events_init(base, &cfg) < 0 || alert_init(base, &cfg) < 0 || backup_init(base, &cfg, err, sizeof err) < 0 ||
+        outbox_init(base, &cfg, err, sizeof err) < 0 ||
         dispatch_init(base, &cfg, err, sizeof err) < 0 ||
         calls_init(base, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
@@ -255,6 +258,7 @@ out:
         session_shutdown();
     dispatch_shutdown(); /* after the sessions, whose last changes it hears of */
     calls_shutdown();    /* answers a start still waiting for its calls */
+    backup_shutdown();   /* waits for an archive in progress */
     events_shutdown();   /* ends the live streams */
     outbox_shutdown();   /* pending deliveries stay in the store for the next start */
     alert_shutdown();

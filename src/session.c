@@ -55,6 +55,7 @@ struct sess_rt {
     struct pair_waiter *waiters;
     struct hmac_key *mac; /* the worker's key, prepared once */
     int64_t ping_saved_at; /* when last_ping_at last went to the store */
+    char *restore_src;     /* restored auth files waiting for the worker to stop */
 };
 
 #define PING_PERSIST_MS 10000
@@ -160,6 +161,7 @@ static void free_session(struct session *s)
     if (rt->restart_ev)
         event_free(rt->restart_ev);
     hmac_key_free(rt->mac);
+    free(rt->restore_src);
     free(rt);
     free(s);
 }
@@ -285,8 +287,30 @@ static void wipe_auth(struct session *s)
         log_info("session", "auth dir removed session=%s", s->name);
 }
 
+/* a restore waiting for the worker to stop: its files take the auth dir's place */
+static void swap_in_restore(struct session *s)
+{
+    struct sess_rt *rt = RT(s);
+    char dir[PATH_MAX], old[PATH_MAX + 16];
+    auth_dir(s, dir, sizeof dir);
+    snprintf(old, sizeof old, "%s.replaced", dir);
+    util_rmtree_below(sessions_dir, old);
+    if ((rename(dir, old) < 0 && errno != ENOENT) || rename(rt->restore_src, dir) < 0) {
+        log_error("session", "cannot put the restored auth dir in place session=%s error=%s", s->name, strerror(errno));
+        rename(old, dir);
+    } else {
+        util_rmtree_below(sessions_dir, old);
+        log_info("session", "auth dir restored from a backup session=%s", s->name);
+    }
+    util_rmtree_below(sessions_dir, rt->restore_src);
+    free(rt->restore_src);
+    rt->restore_src = NULL;
+}
+
 static void run_after(struct session *s, unsigned after)
 {
+    if (RT(s)->restore_src && !(after & AFTER_FREE))
+        swap_in_restore(s);
     if (after & AFTER_WIPE)
         wipe_auth(s);
     if (after & AFTER_FREE)
@@ -721,6 +745,22 @@ fail:
         store_tx_end(0);
     return -1;
 }
+
+int session_restore_auth(struct session *s, const char *src_dir)
+{
+    struct sess_rt *rt = RT(s);
+    free(rt->restore_src);
+    rt->restore_src = xstrdup(src_dir);
+    /* the worker stops, the files are swapped (run_after), the worker starts again */
+    if (session_restart(s, "auth state restored from a backup") < 0) {
+        if (!rt->running)
+            run_after(s, 0);
+        return -1;
+    }
+    return 0;
+}
+
+const char *session_sessions_dir(void) { return sessions_dir; }
 
 int session_restart(struct session *s, const char *why)
 {

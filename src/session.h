@@ -53,6 +53,12 @@ int session_request_pairing(struct session *s, const char *phone,
                             void (*done)(struct session *s, const char *code, const char *error, void *arg),
                             void *arg);
 
+/* replaces the session's auth dir with src_dir (a directory under SESSIONS_DIR, taken
+ * over): the worker is stopped first and started again after. 0 or -1 */
+int session_restore_auth(struct session *s, const char *src_dir);
+/* SESSIONS_DIR as the daemon uses it; borrowed */
+const char *session_sessions_dir(void);
+
 /* fixes the trust level ("" = by account age) */
 void session_set_trust_level(struct session *s, const char *level);
 

@@ -1,0 +1,138 @@
+// Backups of the sessions' auth state: create, list, download, rotate, restore into a
+// wiped sessions dir (the simulators come back without a QR), and tampered archives refused.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { test } from 'node:test';
+import { Daemon, sleep, waitFor } from './lib.mjs';
+
+async function linked(d, phone) {
+  const id = await d.provision({});
+  await d.waitStatus(id, 'qr_ready');
+  await d.sim(id, '/sim/scan', { phoneNumber: phone });
+  await d.waitStatus(id, 'connected');
+  return id;
+}
+
+// a ustar archive of [{name, data, type}] (type '0' file, '2' symlink with linkname), gzipped
+function tarGz(entries) {
+  const blocks = [];
+  for (const e of entries) {
+    const h = Buffer.alloc(512);
+    const data = Buffer.from(e.data || '');
+    h.write(e.name, 0, 100);
+    h.write('0000600\0', 100);
+    h.write('0000000\0', 108);
+    h.write('0000000\0', 116);
+    h.write((e.type === '2' ? 0 : data.length).toString(8).padStart(11, '0') + '\0', 124);
+    h.write('00000000000\0', 136);
+    h.write('        ', 148);
+    h.write(e.type || '0', 156);
+    if (e.link) h.write(e.link, 157, 100);
+    h.write('ustar\0' + '00', 257);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    blocks.push(h);
+    if (e.type !== '2') {
+      blocks.push(data);
+      if (data.length % 512) blocks.push(Buffer.alloc(512 - (data.length % 512)));
+    }
+  }
+  blocks.push(Buffer.alloc(1024));
+  return zlib.gzipSync(Buffer.concat(blocks));
+}
+
+test('backup, list, download, rotate; restore into a wiped sessions dir reconnects without a QR', async () => {
+  const d = await new Daemon({ env: { MAX_BACKUPS: '2', BACKUP_AT: '' } }).start();
+  try {
+    const a = await linked(d, '+972501240001');
+    const b = await linked(d, '+972501240002');
+    const r = await d.post('/api/backups');
+    assert.equal(r.status, 201, r.text);
+    assert.match(r.json.name, /^switchboard-backup-\d{8}-\d{6}\.tar\.gz$/);
+    const man = Object.fromEntries(r.json.sessions.map((s) => [s.sessionId, s]));
+    assert.ok(man[a].files.length >= 1 && man[b].files.length >= 1);
+    for (const f of man[a].files) assert.match(f.sha256, /^[0-9a-f]{64}$/);
+    const file = path.join(d.dir, 'data', 'backups', r.json.name);
+    assert.equal(fs.statSync(file).size, r.json.size);
+    const listing = execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).trim().split('\n');
+    assert.ok(listing.includes('manifest.json'));
+    assert.ok(listing.some((p) => p.startsWith(`sessions/${a}/`)));
+    assert.ok(fs.readdirSync(path.join(d.dir, 'data', 'backups')).every((n) => !n.startsWith('.tmp-')), 'no temporary left');
+    const dl = await fetch(`${d.url}/api/backups/${r.json.name}`, { headers: { 'X-API-Key': (await import('./lib.mjs')).ADMIN_KEY } });
+    assert.equal(dl.status, 200);
+    assert.equal(dl.headers.get('content-type'), 'application/gzip');
+    assert.ok(Buffer.from(await dl.arrayBuffer()).equals(fs.readFileSync(file)), 'the download is the archive');
+    assert.equal((await d.get('/api/backups/..%2Fapi_key')).status, 404);
+    assert.equal((await d.get('/api/backups/switchboard-backup-20990101-000000.tar.gz')).status, 404);
+
+    // wipe both sessions' auth state, then restore: back to connected without a QR
+    const before = (await d.get('/api/events?type=session.qr&limit=1000')).json.events.length;
+    for (const id of [a, b]) fs.rmSync(d.authDir(id), { recursive: true, force: true });
+    const rs = await d.post(`/api/backups/${r.json.name}/restore`, {});
+    assert.equal(rs.status, 200, rs.text);
+    assert.deepEqual([...rs.json.restored].sort(), [a, b].sort());
+    for (const id of [a, b]) {
+      await waitFor(async () => {
+        const s = await d.session(id);
+        return s.status === 'connected' && s.restarts >= 1 ? s : false;
+      }, { timeout: 15000, what: `${id} back after the restore` });
+      assert.ok(fs.existsSync(path.join(d.authDir(id), 'sim-creds.json')), 'the auth files are back');
+    }
+    const after = (await d.get('/api/events?type=session.qr&limit=1000')).json.events.length;
+    assert.equal(after, before, 'no new QR: the restored auth state linked them');
+    assert.equal((await d.get(`/api/sessions/${a}`)).json.phone, '+972501240001');
+
+    // rotation: only the newest MAX_BACKUPS (2) stay
+    for (let i = 0; i < 2; i++) {
+      await sleep(1100); // names carry the second
+      assert.equal((await d.post('/api/backups')).status, 201);
+    }
+    const names = (await d.get('/api/backups')).json.backups.map((x) => x.name);
+    assert.equal(names.length, 2);
+    assert.ok(!names.includes(r.json.name), 'the oldest went');
+    const t = await d.post('/api/tenants', { name: 'other' });
+    assert.equal((await d.get('/api/backups', { key: t.json.apiKey })).status, 403, 'admin only');
+  } finally {
+    await d.cleanup();
+  }
+});
+
+test('a tampered archive (../ paths, a symlink) is refused and writes nothing outside SESSIONS_DIR', async () => {
+  const d = await new Daemon({ env: { BACKUP_AT: '' } }).start();
+  try {
+    const id = await d.provision({});
+    await d.waitStatus(id, 'qr_ready');
+    const dir = path.join(d.dir, 'data', 'backups');
+    const cases = [
+      ['switchboard-backup-20200101-000001.tar.gz', [{ name: `sessions/${id}/../../../escaped.txt`, data: 'x' }]],
+      ['switchboard-backup-20200101-000002.tar.gz', [{ name: '/tmp/absolute.txt', data: 'x' }]],
+      ['switchboard-backup-20200101-000003.tar.gz', [{ name: `sessions/${id}/link`, type: '2', link: '/etc/passwd' }]],
+      ['switchboard-backup-20200101-000004.tar.gz', [{ name: 'other/place.txt', data: 'x' }]],
+    ];
+    for (const [name, entries] of cases) {
+      fs.writeFileSync(path.join(dir, name), tarGz(entries));
+      const r = await d.post(`/api/backups/${name}/restore`, {});
+      assert.equal(r.status, 422, `${name}: ${r.text}`);
+      assert.equal(r.json.error.code, 'RESTORE_REFUSED');
+      assert.match(r.json.error.message, /unsafe path|link/);
+    }
+    assert.ok(!fs.existsSync(path.join(d.dir, 'data', 'escaped.txt')));
+    assert.ok(!fs.existsSync(path.join(d.dir, 'escaped.txt')));
+    const sessions = fs.readdirSync(path.join(d.dir, 'data', 'sessions'));
+    assert.ok(sessions.every((n) => !n.startsWith('.restore-')), `nothing left behind: ${sessions}`);
+    // a good archive naming only this session restores it
+    fs.writeFileSync(path.join(dir, 'switchboard-backup-20200101-000005.tar.gz'),
+      tarGz([{ name: `sessions/${id}/note.txt`, data: 'restored' }, { name: 'sessions/worker_999/x', data: 'y' }]));
+    const ok = await d.post('/api/backups/switchboard-backup-20200101-000005.tar.gz/restore', { sessions: [id] });
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(ok.json.restored, [id]);
+    await waitFor(() => fs.existsSync(path.join(d.authDir(id), 'note.txt')), { what: 'the file in place' });
+    assert.equal(fs.readFileSync(path.join(d.authDir(id), 'note.txt'), 'utf8'), 'restored');
+  } finally {
+    await d.cleanup();
+  }
+});
