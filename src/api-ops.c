@@ -8,6 +8,7 @@
 #include "apiparse.h"
 #include "config.h"
 #include "calls.h"
+#include "cron.h"
 #include "dispatch.h"
 #include "events.h"
 #include "hmac.h"
@@ -96,6 +97,11 @@ static void event_row(const char *type, unsigned long long n, void *arg)
     bprintf(arg, "switchboard_worker_events_total{type=\"%s\"} %llu\n", type, n);
 }
 
+static void cron_row(const char *name, uint64_t runs, void *arg)
+{
+    bprintf(arg, "switchboard_cron_runs_total{job=\"%s\"} %llu\n", name, (unsigned long long)runs);
+}
+
 static void metrics(struct http_req *r)
 {
     struct buf b = {xmalloc(4096), 0, 4096};
@@ -150,6 +156,8 @@ static void metrics(struct http_req *r)
     dm = calls_metrics_text();
     bprintf(&b, "%s", dm);
     free(dm);
+    head(&b, "switchboard_cron_runs_total", "counter", "Runs of each periodic job.");
+    cron_each(cron_row, &b);
     head(&b, "switchboard_event_streams", "gauge", "Open event streams (Server-Sent Events).");
     bprintf(&b, "switchboard_event_streams %d\n", events_streams());
     http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);

@@ -22,6 +22,7 @@
 #include "api.h"
 #include "apiparse.h"
 #include "config.h"
+#include "cron.h"
 #include "hmac.h"
 #include "http.h"
 #include "log.h"
@@ -62,7 +63,7 @@ static char *backups_dir;
 static struct job *running;
 static pthread_t thread;
 static int pipefd[2] = {-1, -1};
-static struct event *done_ev, *daily_ev;
+static struct event *done_ev;
 static int daily_at = -1; /* minutes after local midnight, -1: off */
 
 static void start_job(struct job *j);
@@ -695,19 +696,7 @@ void backup_register(void) { http_add_routes(routes); }
 
 /* ---- the daily backup ---- */
 
-static void arm_daily(void)
-{
-    if (daily_at < 0)
-        return;
-    struct pacing_profile at = {0, 0, 0, 0, daily_at, daily_at + 1};
-    int64_t now = util_now_ms();
-    int64_t next = pacing_window_open(&at, now + 61000);
-    int64_t ms = next - now;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    evtimer_add(daily_ev, &tv);
-}
-
-static void daily_cb(evutil_socket_t fd, short what, void *arg)
+static void daily_job(void)
 {
     if (running) {
         log_warn("backup", "the daily backup is skipped: a backup or restore is in progress");
@@ -716,7 +705,6 @@ static void daily_cb(evutil_socket_t fd, short what, void *arg)
         log_info("backup", "daily backup name=%s", j->name);
         start_job(j);
     }
-    arm_daily();
 }
 
 int backup_init(struct event_base *base, const struct config *c, char *err, size_t errlen)
@@ -734,7 +722,6 @@ int backup_init(struct event_base *base, const struct config *c, char *err, size
     }
     done_ev = event_new(base, pipefd[0], EV_READ | EV_PERSIST, done_cb, NULL);
     event_add(done_ev, NULL);
-    daily_ev = evtimer_new(base, daily_cb, NULL);
     if (c->backup_at[0]) {
         struct pacing_profile p;
         char both[40];
@@ -742,7 +729,8 @@ int backup_init(struct event_base *base, const struct config *c, char *err, size
         if (pacing_profile_parse_hours(both, &p, err, errlen) == 0) /* checked by config_validate */
             daily_at = p.open_min;
     }
-    arm_daily();
+    if (daily_at >= 0)
+        cron_daily("backup.daily", daily_at, daily_job);
     return 0;
 }
 
@@ -752,9 +740,7 @@ void backup_shutdown(void)
         job_finished(); /* waits for the thread; answers its request */
     if (done_ev)
         event_free(done_ev);
-    if (daily_ev)
-        event_free(daily_ev);
-    done_ev = daily_ev = NULL;
+    done_ev = NULL;
     for (int i = 0; i < 2; i++)
         if (pipefd[i] >= 0)
             close(pipefd[i]);

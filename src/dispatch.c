@@ -10,6 +10,7 @@
 #include "api.h"
 #include "apiparse.h"
 #include "config.h"
+#include "cron.h"
 #include "dsched.h"
 #include "events.h"
 #include "hmac.h"
@@ -27,6 +28,7 @@
 #define TICK_MAX 512          /* dispatches per turn of the loop, so that nothing starves */
 #define SWEEP_MS 30000        /* expiry of queued messages, pruning of idempotency keys */
 #define SWEEP_MAX 1000
+#define TRUST_CHECK_MS 60000
 #define ASKS_MAX 10           /* POST /send tries of one dispatch that got no verdict */
 #define ASK_BACKOFF_MAX_MS 300000
 
@@ -54,7 +56,7 @@ static struct event_base *evbase;
 static const struct config *cfg;
 static struct pacing_config pcfg;
 static struct dsched *sched;
-static struct event *tick_ev, *sweep_ev;
+static struct event *tick_ev;
 static struct message *scratch; /* one record for the loop's reads; never held across calls */
 static char *opt_words[OPTOUT_MAX];
 static int nopt_words;
@@ -394,7 +396,7 @@ static void collect_expired(const struct message *m, void *arg)
     l->v[l->n++] = (struct expired){m->id, m->session_id};
 }
 
-static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+static void sweep_job(void)
 {
     int64_t now = util_now_ms();
     struct expired_list l = {xmalloc(SWEEP_MAX * sizeof *l.v), 0};
@@ -411,6 +413,36 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     }
     free(l.v);
     store_idem_prune(now - IDEM_WINDOW_MS);
+    arm();
+}
+
+/* ---- trust levels as the accounts age ---- */
+
+static void trust_session(struct session *s, void *arg)
+{
+    struct dsched_sess *e = dsched_find(sched, s->id);
+    int64_t now = *(int64_t *)arg;
+    if (!e || s->trust_level[0] || !s->first_connected_at)
+        return;
+    enum pacing_level lvl = level_of(s, now);
+    if (lvl == e->level)
+        return;
+    char why[96];
+    snprintf(why, sizeof why, "trust level %s (was %s): the account is older", pacing_level_name(lvl),
+             pacing_level_name(e->level));
+    events_emit(s->tenant_id, "session.status", s->name,
+                json_pack("{s:s,s:s,s:s,s:s,s:s}", "status", sess_status_name(s->status), "previous",
+                          sess_status_name(s->status), "reason", why, "trustLevel", pacing_level_name(lvl),
+                          "previousTrustLevel", pacing_level_name(e->level)));
+    log_info("dispatch", "trust level changed session=%s level=%s", s->name, pacing_level_name(lvl));
+    e->level = lvl;
+    dsched_update(sched, e, now);
+}
+
+static void trust_job(void)
+{
+    int64_t now = util_now_ms();
+    session_each(trust_session, &now);
     arm();
 }
 
@@ -882,7 +914,6 @@ int dispatch_init(struct event_base *base, const struct config *c, char *err, si
     sched = dsched_new(&pcfg);
     scratch = xmalloc(sizeof *scratch);
     tick_ev = evtimer_new(base, tick_cb, NULL);
-    sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, NULL);
     int64_t now = util_now_ms();
     int resumed = 0;
     if (store_pacing_load(load_pacing, NULL) < 0 || store_message_recent(now - 60000, load_recent, NULL) < 0 ||
@@ -891,10 +922,8 @@ int dispatch_init(struct event_base *base, const struct config *c, char *err, si
         return -1;
     }
     session_each(load_session, &now);
-    long sweep_ms = c->monitor_interval_ms < SWEEP_MS ? c->monitor_interval_ms : SWEEP_MS;
-    struct timeval tv = {sweep_ms / 1000, (sweep_ms % 1000) * 1000};
-    event_add(sweep_ev, &tv);
-    event_active(sweep_ev, EV_TIMEOUT, 0);
+    cron_every("messages.expire", c->monitor_interval_ms < SWEEP_MS ? c->monitor_interval_ms : SWEEP_MS, 1, sweep_job);
+    cron_every("trust.levels", TRUST_CHECK_MS, 0, trust_job);
     arm();
     log_info("dispatch", "ready resumed_sending=%d", resumed);
     return 0;
@@ -914,9 +943,7 @@ void dispatch_shutdown(void)
     sched = NULL;
     if (tick_ev)
         event_free(tick_ev);
-    if (sweep_ev)
-        event_free(sweep_ev);
-    tick_ev = sweep_ev = NULL;
+    tick_ev = NULL;
     free(scratch);
     scratch = NULL;
     for (int i = 0; i < nopt_words; i++)

@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "cron.h"
 #include "http.h"
 #include "log.h"
 #include "outbox.h"
@@ -50,7 +51,7 @@ struct batch_mark {
 };
 static struct batch_mark *mark;
 static int64_t committed_max;
-static struct event *prune_ev, *more_ev;
+static struct event *more_ev;
 
 int events_streams(void) { return nstreams; }
 
@@ -345,7 +346,7 @@ static void stream_events(struct http_req *r)
 
 /* ---- pruning ---- */
 
-static void prune_cb(evutil_socket_t fd, short what, void *arg)
+static void prune_job(void)
 {
     int n = store_event_prune(util_now_ms() - cfg->events_max_age_ms, cfg->events_max);
     if (n > 0)
@@ -365,11 +366,7 @@ int events_init(struct event_base *base, const struct config *c)
     evbase = base;
     cfg = c;
     more_ev = event_new(base, -1, 0, more_cb, NULL);
-    prune_ev = event_new(base, -1, EV_PERSIST, prune_cb, NULL);
-    long ms = c->monitor_interval_ms < PRUNE_MS ? c->monitor_interval_ms : PRUNE_MS;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    event_add(prune_ev, &tv);
-    event_active(prune_ev, EV_TIMEOUT, 0);
+    cron_every("events.prune", c->monitor_interval_ms < PRUNE_MS ? c->monitor_interval_ms : PRUNE_MS, 1, prune_job);
     committed_max = store_event_last(0);
     return 0;
 }
@@ -380,7 +377,5 @@ void events_shutdown(void)
         end_stream(streams);
     if (more_ev)
         event_free(more_ev);
-    if (prune_ev)
-        event_free(prune_ev);
-    more_ev = prune_ev = NULL;
+    more_ev = NULL;
 }

@@ -16,6 +16,7 @@
 #include "backup.h"
 #include "calls.h"
 #include "config.h"
+#include "cron.h"
 #include "dispatch.h"
 #include "events.h"
 #include "hmac.h"
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "switchboard: cannot create the event loop\n");
         goto out;
     }
+    cron_init(base);
     db_path = cfg.database_url[0] ? xstrdup(cfg.database_url + 7)
                                   : xasprintf("%s/switchboard.db", cfg.data_dir);
     if (store_open(base, db_path, strcmp(cfg.sqlite_synchronous, "FULL") == 0, err, sizeof err) < 0 || httpc_init(base) < 0 ||
@@ -269,6 +271,7 @@ out:
     if (base)
         http_drain(base, 100);
     http_stop();
+    cron_shutdown();
     pool_free();
     if (sig_int)
         event_free(sig_int);

@@ -14,6 +14,7 @@
 #include "api.h"
 #include "apiparse.h"
 #include "config.h"
+#include "cron.h"
 #include "events.h"
 #include "hmac.h"
 #include "http.h"
@@ -50,7 +51,6 @@ static struct event_base *evbase;
 static const struct config *cfg;
 static struct hook *hooks;
 static int kick_queued;
-static struct event *prune_ev;
 static uint64_t delivered, failed_tries, dead;
 
 static void kick(struct hook *h);
@@ -554,7 +554,7 @@ void outbox_register(void) { http_add_routes(routes); }
 
 static void load_hook(const struct store_hook *sh, void *arg) { hook_add(sh); }
 
-static void prune_cb(evutil_socket_t fd, short what, void *arg)
+static void prune_job(void)
 {
     int n = store_delivery_prune(util_now_ms() - DELIVERED_KEEP_MS);
     if (n > 0)
@@ -572,9 +572,7 @@ int outbox_init(struct event_base *base, const struct config *c, char *err, size
     /* deliveries left pending by the last run go out now, under their own ids */
     for (struct hook *h = hooks; h; h = h->next)
         kick(h);
-    prune_ev = event_new(base, -1, EV_PERSIST, prune_cb, NULL);
-    struct timeval tv = {PRUNE_MS / 1000, 0};
-    event_add(prune_ev, &tv);
+    cron_every("deliveries.prune", PRUNE_MS, 0, prune_job);
     return 0;
 }
 
@@ -585,7 +583,4 @@ void outbox_shutdown(void)
         hooks = h->next;
         hook_free(h);
     }
-    if (prune_ev)
-        event_free(prune_ev);
-    prune_ev = NULL;
 }

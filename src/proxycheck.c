@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cron.h"
 #include "log.h"
 #include "pool.h"
 #include "proxy.h"
@@ -25,7 +26,6 @@ struct probe {
 
 static struct event_base *evbase;
 static struct evdns_base *dns;
-static struct event *tick_ev;
 static long interval;
 static struct probe *probes;
 
@@ -165,7 +165,7 @@ static void start_probe(struct proxy *p)
     memset(&u, 0, sizeof u); /* it held the credentials */
 }
 
-static void tick_cb(evutil_socket_t fd, short what, void *arg)
+static void recheck_job(void)
 {
     int64_t now = util_now_ms();
     size_t n;
@@ -196,9 +196,7 @@ int proxycheck_init(struct event_base *base, long interval_ms)
         return -1;
     /* tick at a fraction of the interval, so a proxy waits at most ~1.25 intervals */
     long t = interval_ms / 4 < 100 ? 100 : interval_ms / 4;
-    tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
-    struct timeval tv = {t / 1000, (t % 1000) * 1000};
-    event_add(tick_ev, &tv);
+    cron_every("proxies.recheck", t, 0, recheck_job);
     return 0;
 }
 
@@ -210,9 +208,7 @@ void proxycheck_shutdown(void)
         bufferevent_free(pr->bev);
         free(pr);
     }
-    if (tick_ev)
-        event_free(tick_ev);
-    tick_ev = NULL;
+
     if (dns)
         evdns_base_free(dns, 0);
     dns = NULL;
