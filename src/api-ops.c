@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert.h"
 #include "api.h"
 #include "apiparse.h"
 #include "config.h"
@@ -14,6 +15,7 @@
 #include "hmac.h"
 #include "http.h"
 #include "httpc.h"
+#include "outbox.h"
 #include "pool.h"
 #include "session.h"
 #include "store.h"
@@ -156,6 +158,18 @@ static void metrics(struct http_req *r)
     dm = calls_metrics_text();
     bprintf(&b, "%s", dm);
     free(dm);
+    uint64_t c1, c2, c3;
+    outbox_counts(&c1, &c2, &c3);
+    head(&b, "switchboard_webhook_deliveries_total", "counter", "Customer webhook deliveries by outcome.");
+    bprintf(&b, "switchboard_webhook_deliveries_total{outcome=\"delivered\"} %llu\n"
+                "switchboard_webhook_deliveries_total{outcome=\"failed_try\"} %llu\n"
+                "switchboard_webhook_deliveries_total{outcome=\"dead\"} %llu\n",
+            (unsigned long long)c1, (unsigned long long)c2, (unsigned long long)c3);
+    alert_counts(&c1, &c2, &c3);
+    head(&b, "switchboard_alerts_total", "counter", "Operator alerts by outcome.");
+    bprintf(&b, "switchboard_alerts_total{outcome=\"sent\"} %llu\nswitchboard_alerts_total{outcome=\"failed\"} %llu\n"
+                "switchboard_alerts_total{outcome=\"folded\"} %llu\n",
+            (unsigned long long)c1, (unsigned long long)c2, (unsigned long long)c3);
     head(&b, "switchboard_cron_runs_total", "counter", "Runs of each periodic job.");
     cron_each(cron_row, &b);
     head(&b, "switchboard_event_streams", "gauge", "Open event streams (Server-Sent Events).");

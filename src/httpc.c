@@ -250,8 +250,14 @@ static int request(const char *method, const char *url, const char *const *heade
         return -1;
     x->max_resp = max_response;
     CURL *e = x->easy;
-    if (public_only)
+    if (public_only) {
         curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_public);
+        /* a pooled connection was checked for someone else, and a proxy from the
+         * environment would be the address checked: neither for a public request */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    }
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     if (body) {

@@ -30,12 +30,14 @@
 #define URL_MAX 2048
 #define PRUNE_MS 3600000L
 #define DELIVERED_KEEP_MS (7 * 86400000LL)
+#define DEAD_KEEP_MS (30 * 86400000LL)
 
 struct hook {
     int64_t id, tenant_id;
     char *url;
     char events[EVENTS_FIELD_MAX]; /* ",a,b," or "*" */
     char *secret;                  /* a secret: only in the signature */
+    int64_t created_at;
     int disabled;
     int inflight;
     int dirty;                     /* a delivery was queued in the open batch */
@@ -54,6 +56,13 @@ static int kick_queued;
 static uint64_t delivered, failed_tries, dead;
 
 static void kick(struct hook *h);
+
+void outbox_counts(uint64_t *ok, uint64_t *failed, uint64_t *dead_out)
+{
+    *ok = delivered;
+    *failed = failed_tries;
+    *dead_out = dead;
+}
 
 /* ---- pure parts ---- */
 
@@ -137,6 +146,7 @@ static struct hook *hook_add(const struct store_hook *sh)
     snprintf(h->events, sizeof h->events, "%s", sh->events);
     h->secret = xstrdup(sh->secret);
     h->disabled = strcmp(sh->status, "active") != 0;
+    h->created_at = sh->created_at;
     h->timer = evtimer_new(evbase, timer_cb, h);
     h->next = hooks;
     hooks = h;
@@ -250,7 +260,7 @@ static void on_reply(const struct httpc_response *res, void *arg)
         else
             snprintf(d.last_error, sizeof d.last_error, "HTTP %ld", res->status);
         util_utf8_fix(d.last_error);
-        if (now - d.created_at >= cfg->webhook_retry_for_ms) {
+        if (now - d.retry_from >= cfg->webhook_retry_for_ms) {
             snprintf(d.status, sizeof d.status, "dead");
             d.done_at = now;
             dead++;
@@ -298,6 +308,15 @@ static void kick(struct hook *h)
 {
     if (h->inflight || h->disabled)
         return;
+    if (store_in_batch()) {
+        /* a delivery written in the open batch is not durable yet: look after the commit */
+        h->dirty = 1;
+        if (!kick_queued) {
+            kick_queued = 1;
+            store_after_commit(kick_dirty, NULL);
+        }
+        return;
+    }
     struct delivery d = {0};
     if (store_delivery_next(h->id, &d) != STORE_OK) {
         free(d.payload);
@@ -350,6 +369,10 @@ static int parse_events(json_t *v, char *out, size_t outlen, char *err, size_t e
     json_array_foreach(v, i, e) {
         const char *t = json_is_string(e) ? json_string_value(e) : NULL;
         if (t && strcmp(t, "*") == 0) {
+            if (json_array_size(v) != 1) {
+                snprintf(err, errlen, "events: \"*\" stands alone");
+                return -1;
+            }
             snprintf(out, outlen, "*");
             return 0;
         }
@@ -393,7 +416,11 @@ static void create_hook(struct http_req *r)
         snprintf(secret, sizeof secret, "%s", v);
     } else {
         char hex[65];
-        hmac_random_hex(hex, 24);
+        if (hmac_random_hex(hex, 24) < 0) {
+            json_decref(body);
+            http_reply_error(r, 500, "INTERNAL", "no randomness for a secret");
+            return;
+        }
         snprintf(secret, sizeof secret, "whsec_%s", hex);
     }
     if (n >= HOOKS_PER_TENANT) {
@@ -434,7 +461,7 @@ static void list_hooks(struct http_req *r)
     json_t *list = json_array();
     for (struct hook *h = hooks; h; h = h->next)
         if (h->tenant_id == http_tenant(r))
-            json_array_insert_new(list, 0, hook_json(h, 0));
+            json_array_insert_new(list, 0, hook_json(h, h->created_at));
     http_reply_json(r, 200, json_pack("{s:o}", "webhooks", list));
 }
 
@@ -515,14 +542,16 @@ static void replay(struct http_req *r)
         http_reply_error(r, 404, "DELIVERY_NOT_FOUND", "no delivery %.40s for this webhook", http_param(r, 1));
         return;
     }
-    if (strcmp(d.status, "pending") == 0) {
+    if (strcmp(d.status, "pending") == 0 && !h->disabled) {
         free(d.payload);
         http_reply_error(r, 409, "ALREADY_PENDING", "the delivery is pending already");
         return;
     }
-    /* the same delivery id again, so that a receiver that got it before recognises it */
+    /* the same delivery id again, so that a receiver that got it before recognises it; a
+     * fresh retry window from now */
     snprintf(d.status, sizeof d.status, "pending");
     d.next_at = util_now_ms();
+    d.retry_from = d.next_at;
     d.done_at = 0;
     store_delivery_save(&d);
     json_t *j = delivery_json(&d);
@@ -556,7 +585,8 @@ static void load_hook(const struct store_hook *sh, void *arg) { hook_add(sh); }
 
 static void prune_job(void)
 {
-    int n = store_delivery_prune(util_now_ms() - DELIVERED_KEEP_MS);
+    int64_t now = util_now_ms();
+    int n = store_delivery_prune(now - DELIVERED_KEEP_MS, now - DEAD_KEEP_MS);
     if (n > 0)
         log_info("outbox", "pruned delivered deliveries count=%d", n);
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdint.h>
 
 struct config;
 struct event_base;
@@ -21,6 +22,9 @@ void outbox_register(void);
 int outbox_wants(int64_t tenant_id, const char *type);
 /* an event was recorded (in the current batch): queues its deliveries; payload borrowed */
 void outbox_on_event(int64_t tenant_id, int64_t event_id, const char *type, const char *payload);
+
+/* deliveries delivered, tries that failed, deliveries dead since start */
+void outbox_counts(uint64_t *delivered, uint64_t *failed_tries, uint64_t *dead);
 
 /* "t=<unix>,v1=<hex>" of body signed with secret at time t; out holds 100 bytes. Pure. */
 void outbox_signature(const char *secret, long t, const char *body, size_t len, char *out, size_t outlen);

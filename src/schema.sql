@@ -174,7 +174,7 @@ CREATE INDEX events_tenant ON events (tenant_id, id);
 CREATE INDEX events_at ON events (at);
 -- step 5
 CREATE TABLE webhooks (
-  id INTEGER PRIMARY KEY,
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   tenant_id INTEGER NOT NULL,
   url TEXT NOT NULL,
   events TEXT NOT NULL,
@@ -183,7 +183,7 @@ CREATE TABLE webhooks (
   created_at INTEGER NOT NULL
 );
 CREATE TABLE deliveries (
-  id INTEGER PRIMARY KEY,
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   webhook_id INTEGER NOT NULL,
   event_id INTEGER NOT NULL,
   event_type TEXT NOT NULL,
@@ -194,6 +194,7 @@ CREATE TABLE deliveries (
   last_status INTEGER NOT NULL DEFAULT 0,
   last_error TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL,
+  retry_from INTEGER NOT NULL,
   done_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX deliveries_queue ON deliveries (webhook_id, status, id);

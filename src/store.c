@@ -30,7 +30,7 @@
 
 #define DLV_COLS                                                                              \
     "id, webhook_id, event_id, event_type, payload, status, attempts, next_at, last_status, last_error, " \
-    "created_at, done_at"
+    "created_at, done_at, retry_from"
 
 enum stmt_id {
     ST_TENANT_INSERT,
@@ -205,16 +205,18 @@ static const char *stmt_sql[ST__COUNT] = {
     [ST_HOOK_SAVE] = "UPDATE webhooks SET status = ?2 WHERE id = ?1",
     [ST_HOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1",
     [ST_HOOK_LOAD] = "SELECT id, tenant_id, url, events, secret, status, created_at FROM webhooks ORDER BY id",
-    [ST_DLV_INSERT] = "INSERT INTO deliveries (webhook_id, event_id, event_type, payload, status, next_at, created_at) "
-                      "VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+    [ST_DLV_INSERT] = "INSERT INTO deliveries (webhook_id, event_id, event_type, payload, status, next_at, created_at, "
+                      "retry_from) "
+                      "VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)",
     [ST_DLV_SAVE] = "UPDATE deliveries SET status = ?2, attempts = ?3, next_at = ?4, last_status = ?5, last_error = ?6, "
-                    "done_at = ?7 WHERE id = ?1",
+                    "done_at = ?7, retry_from = ?8 WHERE id = ?1",
     [ST_DLV_GET] = "SELECT " DLV_COLS " FROM deliveries WHERE id = ?1",
     [ST_DLV_NEXT] = "SELECT " DLV_COLS " FROM deliveries WHERE webhook_id = ?1 AND status = 'pending' ORDER BY id LIMIT 1",
     [ST_DLV_LIST] = "SELECT " DLV_COLS " FROM deliveries WHERE webhook_id = ?1 AND (?2 = '' OR status = ?2) AND "
                     "(?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4",
     [ST_DLV_DELETE_HOOK] = "DELETE FROM deliveries WHERE webhook_id = ?1",
-    [ST_DLV_PRUNE] = "DELETE FROM deliveries WHERE status = 'delivered' AND done_at < ?1",
+    [ST_DLV_PRUNE] = "DELETE FROM deliveries WHERE (status = 'delivered' AND done_at < ?1) OR "
+                     "(status = 'dead' AND done_at < ?2)",
     [ST_EVENT_INSERT] = "INSERT INTO events (tenant_id, type, session, data, at) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_EVENT_LIST] = "SELECT id, tenant_id, type, session, data, at FROM events WHERE tenant_id = ?1 AND id > ?2 "
                       "AND id <= ?6 AND (?3 = '' OR instr(?3, ',' || type || ',') > 0) AND "
@@ -323,6 +325,8 @@ static void batch_open(void)
     in_batch = 1;
     event_active(commit_ev, EV_TIMEOUT, 0);
 }
+
+int store_in_batch(void) { return in_batch; }
 
 void store_tx_begin(void)
 {
@@ -1569,6 +1573,7 @@ int store_delivery_save(const struct delivery *d)
     sqlite3_bind_int(s, 5, d->last_status);
     sqlite3_bind_text(s, 6, d->last_error, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 7, d->done_at);
+    sqlite3_bind_int64(s, 8, d->retry_from);
     return write_stmt(s);
 }
 
@@ -1587,6 +1592,7 @@ static void read_delivery(sqlite3_stmt *s, struct delivery *d)
     col_text(s, 9, d->last_error, sizeof d->last_error);
     d->created_at = sqlite3_column_int64(s, 10);
     d->done_at = sqlite3_column_int64(s, 11);
+    d->retry_from = sqlite3_column_int64(s, 12);
 }
 
 static int one_delivery(sqlite3_stmt *s, struct delivery *out)
@@ -1631,10 +1637,11 @@ int store_delivery_list(int64_t webhook_id, const char *status, int64_t before_i
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_delivery_prune(int64_t before_at)
+int store_delivery_prune(int64_t before_at, int64_t dead_before_at)
 {
     sqlite3_stmt *s = st(ST_DLV_PRUNE);
     sqlite3_bind_int64(s, 1, before_at);
+    sqlite3_bind_int64(s, 2, dead_before_at);
     int rc = write_stmt(s);
     return rc == STORE_OK ? sqlite3_changes(db) : -1;
 }

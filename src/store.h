@@ -31,6 +31,8 @@ void store_tx_end(int ok);
 /* Runs fn(arg) after the current batch commits with ok=1, or ok=0 when the commit failed;
  * at once (ok=1) when no batch is open. */
 void store_after_commit(void (*fn)(void *arg, int ok), void *arg);
+/* 1 while a batch is open: rows written now are not committed yet */
+int store_in_batch(void);
 /* Commits the open batch now. 0 or -1. */
 int store_flush(void);
 
@@ -192,6 +194,7 @@ struct delivery {
     int last_status;
     char last_error[TEXT_MAX];
     int64_t created_at, done_at;
+    int64_t retry_from;   /* the retry window runs from here (the event, or the last replay) */
 };
 int store_delivery_insert(int64_t webhook_id, int64_t event_id, const char *type, const char *payload, int64_t at);
 /* status, attempts, next_at, last_status, last_error, done_at */
@@ -202,8 +205,8 @@ int store_delivery_next(int64_t webhook_id, struct delivery *out);
 /* newest first */
 int store_delivery_list(int64_t webhook_id, const char *status, int64_t before_id, int limit,
                         void (*cb)(const struct delivery *d, void *arg), void *arg);
-/* delivered ones done before before_at; the count or -1 */
-int store_delivery_prune(int64_t before_at);
+/* delivered ones done before before_at, dead ones before dead_before_at; the count or -1 */
+int store_delivery_prune(int64_t before_at, int64_t dead_before_at);
 
 /* counters of the batch machinery, for /metrics */
 struct store_stats {

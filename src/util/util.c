@@ -311,16 +311,25 @@ int util_addr_is_private(const struct sockaddr *sa)
         const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
         return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 169 && b[1] == 254) ||
                (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) ||
-               (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] >= 224;
+               (b[0] == 100 && (b[1] & 0xC0) == 64) || (b[0] == 198 && (b[1] & 0xFE) == 18) ||
+               (b[0] == 192 && b[1] == 0 && b[2] == 0) || b[0] >= 224;
     }
     if (sa->sa_family == AF_INET6) {
         const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-        if (memcmp(b, mapped, 12) == 0) {
-            struct sockaddr_in v4 = {.sin_family = AF_INET};
+        static const unsigned char nat64[12] = {0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0};
+        struct sockaddr_in v4 = {.sin_family = AF_INET};
+        /* an IPv4 address inside: v4-mapped, NAT64 (64:ff9b::/96) or 6to4 (2002::/16) */
+        if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0) {
             memcpy(&v4.sin_addr, b + 12, 4);
             return util_addr_is_private((const struct sockaddr *)&v4);
         }
+        if (b[0] == 0x20 && b[1] == 0x02) {
+            memcpy(&v4.sin_addr, b + 2, 4);
+            return util_addr_is_private((const struct sockaddr *)&v4);
+        }
+        if (b[0] == 0xFE && (b[1] & 0xC0) == 0xC0)
+            return 1; /* site-local, deprecated but still private */
         int zero = 1;
         for (int i = 0; i < 15; i++)
             zero &= b[i] == 0;

@@ -141,6 +141,8 @@ test('dead letters and replay; 410 disables; private addresses are refused unles
     assert.match(r.json.error.message, /events\[0\]/);
     r = await d.post('/api/webhooks', { url: 'https://example.com/x', events: [] });
     assert.equal(r.status, 400);
+    r = await d.post('/api/webhooks', { url: 'https://example.com/x', events: ['*', 'bogus'] });
+    assert.equal(r.status, 400);
     // tenants: another tenant neither sees nor touches these
     const t = await d.post('/api/tenants', { name: 'other' });
     const key = t.json.apiKey;
@@ -148,6 +150,20 @@ test('dead letters and replay; 410 disables; private addresses are refused unles
     assert.equal((await d.del(`/api/webhooks/${down.id}`, { key })).status, 404);
     assert.equal((await d.del(`/api/webhooks/${down.id}`)).status, 200);
     assert.equal((await d.get(`/api/webhooks/${down.id}/deliveries`)).status, 404);
+    // ids are never reused: a receiver may de-duplicate on them
+    const again = await hook(d, { url: rx.url('/down'), events: ['session.status'] });
+    assert.ok(again.id > gone.id, 'a new webhook gets a new id');
+    await makeEvents(d, 1);
+    const fresh = await rx.waitFor((r) => r.on('/down').filter((q) => q.answer === 200).at(-1), 5000, 'a delivery to the new one');
+    assert.ok(Number(fresh.headers['x-switchboard-delivery']) > deadOne.id, 'and new delivery ids');
+    // the 410 one comes back by replaying the delivery it holds
+    rx.plan('/gone', [{ status: 200 }]);
+    const held = (await d.get(`/api/webhooks/${gone.id}/deliveries?status=pending`)).json.deliveries.at(-1);
+    assert.equal((await d.post(`/api/webhooks/${gone.id}/deliveries/${held.id}/replay`)).status, 202);
+    await rx.waitFor((r) => r.on('/gone').some((q) => q.answer === 200), 5000, 'the disabled one re-enabled');
+    assert.equal((await d.get('/api/webhooks')).json.webhooks.find((w) => w.id === gone.id).status, 'active');
+    const m = await d.get('/metrics');
+    assert.match(m.text, /switchboard_webhook_deliveries_total\{outcome="dead"\} [1-9]/);
   } finally {
     await d.cleanup();
     await rx.close();
