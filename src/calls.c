@@ -14,6 +14,7 @@
 #include "callfsm.h"
 #include "config.h"
 #include "events.h"
+#include "histo.h"
 #include "http.h"
 #include "log.h"
 #include "pacing.h"
@@ -79,10 +80,7 @@ static struct call_job *scratch;
 
 static uint64_t status_count[CS__COUNT];
 static const double refill_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1};
-#define NREFILL (sizeof refill_bounds / sizeof refill_bounds[0])
-static uint64_t refill_buckets[NREFILL + 1];
-static double refill_sum;
-static uint64_t refill_count;
+static struct histo refill = {refill_bounds, sizeof refill_bounds / sizeof refill_bounds[0], {0}, 0, 0};
 
 static void pump(struct tenant *t);
 
@@ -178,14 +176,8 @@ static void observe_refill(struct tenant *t)
 {
     if (!t->nfreed)
         return;
-    double s = (double)(mono_us() - t->freed_us[0]) / 1e6;
+    histo_observe(&refill, (double)(mono_us() - t->freed_us[0]) / 1e6);
     memmove(t->freed_us, t->freed_us + 1, (size_t)(--t->nfreed) * sizeof t->freed_us[0]);
-    size_t i = 0;
-    while (i < NREFILL && s > refill_bounds[i])
-        i++;
-    refill_buckets[i]++;
-    refill_sum += s;
-    refill_count++;
 }
 
 /* ---- events ---- */
@@ -993,41 +985,19 @@ void calls_status_callback(struct http_req *r)
 
 char *calls_metrics_text(void)
 {
-    char *out = xasprintf("# HELP switchboard_calls_total Call jobs that entered each status since start.\n"
-                          "# TYPE switchboard_calls_total counter\n");
-    for (int i = 0; i < CS__COUNT; i++) {
-        char *next = xasprintf("%sswitchboard_calls_total{status=\"%s\"} %llu\n", out,
-                               call_status_name((enum call_status)i), (unsigned long long)status_count[i]);
-        free(out);
-        out = next;
-    }
+    char *out = xappendf(NULL, "# HELP switchboard_calls_total Call jobs that entered each status since start.\n"
+                               "# TYPE switchboard_calls_total counter\n");
+    for (int i = 0; i < CS__COUNT; i++)
+        out = xappendf(out, "switchboard_calls_total{status=\"%s\"} %llu\n", call_status_name((enum call_status)i),
+                       (unsigned long long)status_count[i]);
     int active = 0;
     for (struct active *a = actives; a; a = a->next)
         active++;
-    char *next = xasprintf("%s# HELP switchboard_calls_active Calls dialing, ringing or in progress.\n"
-                           "# TYPE switchboard_calls_active gauge\nswitchboard_calls_active %d\n"
-                           "# HELP switchboard_call_slot_refill_seconds From a freed slot to the next call's "
-                           "create request.\n# TYPE switchboard_call_slot_refill_seconds histogram\n",
-                           out, active);
-    free(out);
-    out = next;
-    uint64_t cum = 0;
-    for (size_t i = 0; i <= NREFILL; i++) {
-        cum += refill_buckets[i];
-        char le[32];
-        if (i < NREFILL)
-            snprintf(le, sizeof le, "%g", refill_bounds[i]);
-        else
-            snprintf(le, sizeof le, "+Inf");
-        next = xasprintf("%sswitchboard_call_slot_refill_seconds_bucket{le=\"%s\"} %llu\n", out, le,
-                         (unsigned long long)cum);
-        free(out);
-        out = next;
-    }
-    next = xasprintf("%sswitchboard_call_slot_refill_seconds_sum %.6f\nswitchboard_call_slot_refill_seconds_count %llu\n",
-                     out, refill_sum, (unsigned long long)refill_count);
-    free(out);
-    return next;
+    out = xappendf(out, "# HELP switchboard_calls_active Calls dialing, ringing or in progress.\n"
+                        "# TYPE switchboard_calls_active gauge\nswitchboard_calls_active %d\n",
+                   active);
+    return histo_append(out, &refill, "switchboard_call_slot_refill_seconds",
+                        "From a freed slot to the next call's create request.");
 }
 
 /* ---- start-up and shutdown ---- */

@@ -13,6 +13,7 @@
 #include "cron.h"
 #include "dsched.h"
 #include "events.h"
+#include "histo.h"
 #include "hmac.h"
 #include "log.h"
 #include "optout.h"
@@ -64,10 +65,7 @@ static unsigned next_gen;
 
 static uint64_t status_count[MS__COUNT]; /* transitions into each status since start */
 static const double lag_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60};
-#define NLAG (sizeof lag_bounds / sizeof lag_bounds[0])
-static uint64_t lag_buckets[NLAG + 1];
-static double lag_sum;
-static uint64_t lag_count;
+static struct histo lag = {lag_bounds, sizeof lag_bounds / sizeof lag_bounds[0], {0}, 0, 0};
 
 static void arm(void);
 static void ask(struct inflight *f);
@@ -103,16 +101,7 @@ static void save_pacing(int64_t session_id, const struct pacing_state *p)
 
 /* ---- message status ---- */
 
-static void observe_lag(int64_t ms)
-{
-    double s = ms < 0 ? 0 : (double)ms / 1000.0;
-    size_t i = 0;
-    while (i < NLAG && s > lag_bounds[i])
-        i++;
-    lag_buckets[i]++;
-    lag_sum += s;
-    lag_count++;
-}
+static void observe_lag(int64_t ms) { histo_observe(&lag, ms < 0 ? 0 : (double)ms / 1000.0); }
 
 /* a final or intermediate status, saved in the current batch */
 static void set_status(struct message *m, enum msg_status st, const char *error, int64_t now)
@@ -817,41 +806,18 @@ static void add_queued(struct dsched_sess *e, void *arg) { *(int64_t *)arg += e-
 
 char *dispatch_metrics_text(void)
 {
-    char *out = xasprintf("# HELP switchboard_messages_total Messages that entered each status since start.\n"
-                          "# TYPE switchboard_messages_total counter\n");
-    for (int i = 0; i < MS__COUNT; i++) {
-        char *next = xasprintf("%sswitchboard_messages_total{status=\"%s\"} %llu\n", out,
-                               msg_status_name((enum msg_status)i), (unsigned long long)status_count[i]);
-        free(out);
-        out = next;
-    }
+    char *out = xappendf(NULL, "# HELP switchboard_messages_total Messages that entered each status since start.\n"
+                               "# TYPE switchboard_messages_total counter\n");
+    for (int i = 0; i < MS__COUNT; i++)
+        out = xappendf(out, "switchboard_messages_total{status=\"%s\"} %llu\n", msg_status_name((enum msg_status)i),
+                       (unsigned long long)status_count[i]);
     int64_t depth = 0;
     if (sched)
         dsched_each(sched, add_queued, &depth);
-    char *next = xasprintf("%s# HELP switchboard_message_queue_depth Messages waiting to be dispatched.\n"
-                           "# TYPE switchboard_message_queue_depth gauge\nswitchboard_message_queue_depth %lld\n"
-                           "# HELP switchboard_dispatch_lag_seconds How late a dispatch ran after its due time.\n"
-                           "# TYPE switchboard_dispatch_lag_seconds histogram\n",
-                           out, (long long)depth);
-    free(out);
-    out = next;
-    uint64_t cum = 0;
-    for (size_t i = 0; i <= NLAG; i++) {
-        cum += lag_buckets[i];
-        char le[32];
-        if (i < NLAG)
-            snprintf(le, sizeof le, "%g", lag_bounds[i]);
-        else
-            snprintf(le, sizeof le, "+Inf");
-        next = xasprintf("%sswitchboard_dispatch_lag_seconds_bucket{le=\"%s\"} %llu\n", out, le,
-                         (unsigned long long)cum);
-        free(out);
-        out = next;
-    }
-    next = xasprintf("%sswitchboard_dispatch_lag_seconds_sum %.6f\nswitchboard_dispatch_lag_seconds_count %llu\n",
-                     out, lag_sum, (unsigned long long)lag_count);
-    free(out);
-    return next;
+    out = xappendf(out, "# HELP switchboard_message_queue_depth Messages waiting to be dispatched.\n"
+                        "# TYPE switchboard_message_queue_depth gauge\nswitchboard_message_queue_depth %lld\n",
+                   (long long)depth);
+    return histo_append(out, &lag, "switchboard_dispatch_lag_seconds", "How late a dispatch ran after its due time.");
 }
 
 /* ---- start-up and shutdown ---- */

@@ -67,6 +67,20 @@ char *xasprintf(const char *fmt, ...)
     return p;
 }
 
+char *xappendf(char *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *tail = NULL;
+    if (vasprintf(&tail, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    char *out = xasprintf("%s%s", s ? s : "", tail);
+    free(s);
+    free(tail);
+    return out;
+}
+
 int util_parse_long(const char *s, long min, long max, long *out)
 {
     if (!s || !*s)

@@ -14,6 +14,9 @@ char *xstrndup(const char *s, size_t n);
 /* snprintf into a fresh allocation; caller frees. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* s (malloc'd or NULL) with the formatted text appended; the result replaces s. */
+char *xappendf(char *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Whole decimal number in [min,max], no junk, no overflow. 0 or -1. */
 int util_parse_long(const char *s, long min, long max, long *out);
 
