@@ -317,6 +317,15 @@ static void hangup(const char *sid, const char *how)
         free(copy);
 }
 
+/* the call is named: a small start waiting for it hears so */
+static void batch_release(struct active *a)
+{
+    struct batch *b = a->batch;
+    a->batch = NULL;
+    if (b)
+        batch_job_done(b, a->job_id);
+}
+
 /* a CallSid is known for the job */
 static void adopt_sid(struct active *a, const char *sid)
 {
@@ -368,11 +377,7 @@ static void on_created(long status, const struct twilio_call *c, const char *err
     if (status >= 200 && status < 300 && c) {
         log_info("calls", "call created job=%lld sid=%s", (long long)a->job_id, c->sid);
         adopt_sid(a, c->sid);
-        if (a->batch) {
-            struct batch *b = a->batch;
-            a->batch = NULL;
-            batch_job_done(b, a->job_id);
-        }
+        batch_release(a);
         return;
     }
     if (status >= 400 && status < 500) {
@@ -431,11 +436,7 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
             log_info("calls", "the call exists after all, adopted job=%lld sid=%s", (long long)a->job_id,
                      calls[i].sid);
             adopt_sid(a, calls[i].sid);
-            if (a->batch) {
-                struct batch *b = a->batch;
-                a->batch = NULL;
-                batch_job_done(b, a->job_id);
-            }
+            batch_release(a);
             return;
         }
     }
