@@ -50,6 +50,7 @@ struct job {
     char work[PATH_MAX];   /* create: the temporary file; restore: the extraction dir */
     /* results */
     int ok;
+    int refused;           /* restore: the archive is unsafe or damaged (else an I/O failure) */
     char err[300];
     json_t *manifest;      /* create */
     long long size;
@@ -333,6 +334,7 @@ static void restore_archive(struct job *j)
     archive_read_support_filter_gzip(a);
     archive_read_support_format_tar(a);
     if (archive_read_open_filename(a, j->path, CHUNK) != ARCHIVE_OK) {
+        j->refused = 1;
         fail(j, "cannot read the archive: %s", archive_error_string(a));
         archive_read_free(a);
         return;
@@ -345,10 +347,12 @@ static void restore_archive(struct job *j)
         if (archive_entry_filetype(e) == AE_IFDIR)
             continue;
         if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) || archive_entry_symlink(e)) {
+            j->refused = 1;
             fail(j, "the archive holds a link or a special file (%.200s): refused", p);
             break;
         }
         if (!backup_path_ok(p) || archive_entry_size(e) > FILE_MAX) {
+            j->refused = 1;
             fail(j, "the archive holds an unsafe path (%.200s): refused", p);
             break;
         }
@@ -367,8 +371,10 @@ static void restore_archive(struct job *j)
             break;
         note_found(j, session);
     }
-    if (j->ok && rc != ARCHIVE_EOF)
+    if (j->ok && rc != ARCHIVE_EOF) {
+        j->refused = 1;
         fail(j, "the archive is damaged: %s", archive_error_string(a));
+    }
     archive_read_free(a);
 }
 
@@ -486,6 +492,14 @@ static void restore_done(struct job *j)
             }
             json_array_append_new(restored, json_string(s->name));
         }
+        for (size_t i = 0; i < j->nnames; i++) {
+            size_t k = 0;
+            while (k < j->nfound && strcmp(j->found[k], j->names[i]) != 0)
+                k++;
+            if (k == j->nfound)
+                json_array_append_new(skipped, json_pack("{s:s,s:s}", "sessionId", j->names[i], "reason",
+                                                         "not in the archive"));
+        }
         log_info("backup", "restore started name=%s sessions=%zu", j->name, json_array_size(restored));
     }
     util_rmtree_below(sdir, j->work);
@@ -493,8 +507,12 @@ static void restore_done(struct job *j)
         log_warn("backup", "restore refused name=%s error=\"%s\"", j->name, j->err);
         json_decref(restored);
         json_decref(skipped);
-        if (j->req)
-            http_reply_error(j->req, 422, "RESTORE_REFUSED", "%s", j->err);
+        if (j->req) {
+            if (j->refused)
+                http_reply_error(j->req, 422, "RESTORE_REFUSED", "%s", j->err);
+            else
+                http_reply_error(j->req, 500, "RESTORE_FAILED", "%s", j->err);
+        }
         return;
     }
     if (j->req)
@@ -707,6 +725,27 @@ static void daily_job(void)
     }
 }
 
+/* what a crash in the middle of a backup or restore left behind */
+static void remove_leftovers(const char *dir, const char *prefix)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return;
+    struct dirent *de;
+    size_t pl = strlen(prefix);
+    while ((de = readdir(dp)) != NULL) {
+        size_t l = strlen(de->d_name);
+        int replaced = l > 9 && strcmp(de->d_name + l - 9, ".replaced") == 0;
+        if (strncmp(de->d_name, prefix, pl) != 0 && !replaced)
+            continue;
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (util_rmtree_below(dir, p) == 0 || unlink(p) == 0)
+            log_info("backup", "removed a leftover of an interrupted job path=%s", de->d_name);
+    }
+    closedir(dp);
+}
+
 int backup_init(struct event_base *base, const struct config *c, char *err, size_t errlen)
 {
     evbase = base;
@@ -716,6 +755,8 @@ int backup_init(struct event_base *base, const struct config *c, char *err, size
         snprintf(err, errlen, "backup: cannot create BACKUPS_DIR %s: %s", backups_dir, strerror(errno));
         return -1;
     }
+    remove_leftovers(backups_dir, ".tmp-");
+    remove_leftovers(session_sessions_dir(), ".restore-");
     if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
         snprintf(err, errlen, "backup: cannot create a pipe: %s", strerror(errno));
         return -1;

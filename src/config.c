@@ -174,7 +174,7 @@ const struct config_entry config_table[] = {
     {"WEBHOOK_RETRY_BASE_MS", CONFIG_INT, O(webhook_retry_base_ms), 10, 3600000, "5000", NULL, 0,
      "first retry delay of a failed delivery; doubles each try (at most 1 h apart, 80-120 % jitter)"},
     {"WEBHOOK_RETRY_FOR_MS", CONFIG_INT, O(webhook_retry_for_ms), 100, 604800000, "86400000", NULL, 0,
-     "a delivery still failing this long after its event becomes a dead letter (replayable)"},
+     "a delivery still failing this long after its event (or its last replay) becomes a dead letter"},
     {"TELEGRAM_BOT_TOKEN", CONFIG_STR, O(telegram_bot_token), 0, 128, "", NULL, 1,
      "Telegram bot token for alerts (with TELEGRAM_CHAT_ID); never logged"},
     {"TELEGRAM_CHAT_ID", CONFIG_STR, O(telegram_chat_id), 0, 64, "", NULL, 0, "the chat alerts go to"},

@@ -552,6 +552,7 @@ static void replay(struct http_req *r)
     snprintf(d.status, sizeof d.status, "pending");
     d.next_at = util_now_ms();
     d.retry_from = d.next_at;
+    d.attempts = 0; /* the back-off starts again too */
     d.done_at = 0;
     store_delivery_save(&d);
     json_t *j = delivery_json(&d);

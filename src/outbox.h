@@ -9,7 +9,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdint.h>
 
 struct config;
 struct event_base;

@@ -189,17 +189,21 @@ static void proxy_event(const struct proxy *p)
 
 int pool_mark_bad(struct proxy *p, const char *error, int64_t now_ms)
 {
+    int was_ok = p->status == PROXY_OK;
     p->status = PROXY_BAD;
     p->bad_at = now_ms;
     snprintf(p->last_error, sizeof p->last_error, "%s", error);
     util_utf8_fix(p->last_error);
     log_warn("pool", "proxy marked bad id=%lld error=\"%s\"", (long long)p->id, p->last_error);
-    proxy_event(p);
-    char masked[300], subject[32], text[400];
-    proxy_mask(p->url, masked, sizeof masked);
-    snprintf(subject, sizeof subject, "proxy %lld", (long long)p->id);
-    snprintf(text, sizeof text, "proxy %lld (%.300s) marked bad", (long long)p->id, masked);
-    alert_raise(p->tenant_id ? p->tenant_id : 1, ALERT_PROXY_BAD, subject, text);
+    if (was_ok) {
+        /* a failed re-check of a proxy already bad is no news */
+        proxy_event(p);
+        char masked[300], subject[32], text[400];
+        proxy_mask(p->url, masked, sizeof masked);
+        snprintf(subject, sizeof subject, "proxy %lld", (long long)p->id);
+        snprintf(text, sizeof text, "proxy %lld (%.300s) marked bad", (long long)p->id, masked);
+        alert_raise(p->tenant_id ? p->tenant_id : 1, ALERT_PROXY_BAD, subject, text);
+    }
     return store_proxy_save(p) == STORE_OK ? 0 : -1;
 }
 

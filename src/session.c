@@ -455,7 +455,9 @@ static void move_to_proxy(struct session *s, int64_t to)
     log_info("session", "proxy switched session=%s from=%lld to=%lld", s->name,
              (long long)s->proxy_id, (long long)to);
     char text[160];
-    if (to)
+    if (to && !s->proxy_id)
+        snprintf(text, sizeof text, "%s got proxy %lld", s->name, (long long)to);
+    else if (to)
         snprintf(text, sizeof text, "%s moved from proxy %lld to proxy %lld", s->name, (long long)s->proxy_id,
                  (long long)to);
     else
