@@ -27,8 +27,8 @@ test('worker events: bad signature, stale time, unknown session, malformed -> re
   const cases = [
     ['wrong key', () => d.event(id, 'CONNECTED', conn, { key: workerKey('worker_999') }), 401, 'BAD_SIGNATURE'],
     ['another worker\'s key', () => d.event(id, 'CONNECTED', conn, { key: workerKey(id, 'other-master') }), 401, 'BAD_SIGNATURE'],
-    ['stale timestamp', () => d.event(id, 'CONNECTED', conn, { ts: Math.floor(Date.now() / 1000) - 301 }), 401, 'BAD_SIGNATURE'],
-    ['future timestamp', () => d.event(id, 'CONNECTED', conn, { ts: Math.floor(Date.now() / 1000) + 301 }), 401, 'BAD_SIGNATURE'],
+    ['stale timestamp', () => d.event(id, 'CONNECTED', conn, { ts: Math.floor(Date.now() / 1000) - 305 }), 401, 'BAD_SIGNATURE'],
+    ['future timestamp', () => d.event(id, 'CONNECTED', conn, { ts: Math.floor(Date.now() / 1000) + 305 }), 401, 'BAD_SIGNATURE'],
     ['unknown session', () => d.event('worker_999', 'CONNECTED', conn), 404, 'SESSION_NOT_FOUND'],
     ['malformed JSON', () => d.event(id, null, null, { body: '{"sessionId":' }), 400, 'INVALID_EVENT'],
     ['unknown type', () => d.event(id, 'LINKED', conn), 400, 'INVALID_EVENT'],
