@@ -255,6 +255,7 @@ out:
     /* no new requests; those in hand (a pair waiting for its code, a logout) are
      * answered as sessions and outbound calls wind down, then the server goes */
     http_close_listener();
+    cron_shutdown(); /* no periodic job runs while the modules wind down */
     proxycheck_shutdown(); /* before sessions: a probe's end moves sessions */
     if (sessions_up)
         session_shutdown();
@@ -271,7 +272,6 @@ out:
     if (base)
         http_drain(base, 100);
     http_stop();
-    cron_shutdown();
     pool_free();
     if (sig_int)
         event_free(sig_int);
