@@ -165,7 +165,8 @@ int httpc_init(struct event_base *base)
     timer_ev = evtimer_new(base, timer_cb, NULL);
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timerfn);
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+    /* per host and port: several customer webhooks may share one receiving host */
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
     /* idle connections kept for reuse: bounded, so that a burst leaves no lasting memory,
      * and above the ~100 workers a dispatcher keeps busy, so that POST /send reuses them */
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 160L);

@@ -308,8 +308,9 @@ static void kick(struct hook *h)
 {
     if (h->inflight || h->disabled)
         return;
-    if (store_in_batch()) {
-        /* a delivery written in the open batch is not durable yet: look after the commit */
+    if (h->dirty && store_in_batch()) {
+        /* a delivery of this webhook was written in the open batch and is not durable yet:
+         * look after the commit (older ones were committed before and go now) */
         h->dirty = 1;
         if (!kick_queued) {
             kick_queued = 1;
