@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/http.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -217,20 +218,13 @@ static int call(struct runner_docker *rd, struct dk *d, const char *method, cons
     return 0;
 }
 
-/* percent-encodes a query value */
+/* percent-encodes a query value (libevent's encoder: all but the unreserved characters);
+ * caller frees */
 static char *qescape(const char *s)
 {
-    char *out = xmalloc(strlen(s) * 3 + 1), *o = out;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-            *o++ = (char)ch;
-        } else {
-            o += sprintf(o, "%%%02X", ch);
-        }
-    }
-    *o = '\0';
+    char *out = evhttp_uriencode(s, -1, 0);
+    if (!out)
+        abort();
     return out;
 }
 
