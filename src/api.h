@@ -11,6 +11,8 @@ void api_sessions_register(const struct config *cfg);
 void api_proxies_register(void);
 void api_messages_register(void);
 void api_calls_register(void);
+/* last: its /{file} route takes what no other route does */
+void api_web_register(const struct config *cfg);
 void api_ops_register(const struct config *cfg);
 void webhook_register(const struct config *cfg, const char *master_secret);
 

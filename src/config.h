@@ -68,6 +68,8 @@ struct config {
     char *telegram_bot_token, *telegram_chat_id, *telegram_api_base, *alert_webhook_url;
     long alert_fold_ms;
     char *backups_dir, *backup_at;
+    char *web_dir;
+    long dashboard_session_ms;
     long max_backups;
     long webhook_allow_private, webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_for_ms;
     /* PROXY_URL_<n>, in order of n */

@@ -302,6 +302,52 @@ no:
     return 0;
 }
 
+int http_key_check(const char *key, int64_t *tenant_id, int *admin)
+{
+    if (!key || !*key || strlen(key) > 256)
+        return -1;
+    if (hmac_equal(key, strlen(key), admin_key, strlen(admin_key))) {
+        *admin = 1;
+        *tenant_id = TENANT_DEFAULT;
+        return 0;
+    }
+    char hash[HMAC_HEX_LEN + 1];
+    http_key_hash(key, hash);
+    *admin = 0;
+    return store_apikey_lookup(hash, tenant_id) == STORE_OK ? 0 : -1;
+}
+
+int http_cookie(struct http_req *r, const char *name, char *out, size_t outlen)
+{
+    const char *c = http_header(r, "Cookie");
+    size_t nl = strlen(name);
+    while (c && *c) {
+        while (*c == ' ' || *c == ';')
+            c++;
+        size_t l = strcspn(c, ";");
+        if (l > nl && strncmp(c, name, nl) == 0 && c[nl] == '=') {
+            size_t vl = l - nl - 1;
+            if (vl >= outlen)
+                return -1;
+            memcpy(out, c + nl + 1, vl);
+            out[vl] = '\0';
+            return 0;
+        }
+        c += l;
+    }
+    return -1;
+}
+
+int http_web_session(struct http_req *r, int64_t *tenant_id, int *admin)
+{
+    char token[80], hash[HMAC_HEX_LEN + 1];
+    if (http_cookie(r, HTTP_SESSION_COOKIE, token, sizeof token) < 0 || strlen(token) < 32)
+        return -1;
+    http_key_hash(token, hash);
+    return store_web_get(hash, util_now_ms(), tenant_id, admin) == STORE_OK ? 0 : -1;
+}
+
+/* an API key in X-API-Key or Authorization: Bearer, else the dashboard's session cookie */
 static int authenticate(struct http_req *r)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
@@ -311,20 +357,9 @@ static int authenticate(struct http_req *r)
         if (a && strncasecmp(a, "Bearer ", 7) == 0)
             key = a + 7;
     }
-    if (!key || !*key || strlen(key) > 256)
-        return -1;
-    if (hmac_equal(key, strlen(key), admin_key, strlen(admin_key))) {
-        r->admin = 1;
-        r->tenant_id = TENANT_DEFAULT;
-        return 0;
-    }
-    char hash[HMAC_HEX_LEN + 1];
-    http_key_hash(key, hash);
-    int64_t tid;
-    if (store_apikey_lookup(hash, &tid) != STORE_OK)
-        return -1;
-    r->tenant_id = tid;
-    return 0;
+    if (key)
+        return http_key_check(key, &r->tenant_id, &r->admin);
+    return http_web_session(r, &r->tenant_id, &r->admin);
 }
 
 static void dispatch(struct evhttp_request *req, void *arg)
@@ -368,7 +403,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
     if (found->auth != AUTH_NONE) {
         if (authenticate(r) < 0) {
             http_reply_error(r, 401, "UNAUTHORIZED",
-                             "a valid API key is needed in X-API-Key or Authorization: Bearer");
+                             "a valid API key is needed in X-API-Key or Authorization: Bearer (or a dashboard login)");
             return;
         }
         if (found->auth == AUTH_ADMIN && !r->admin) {

@@ -76,6 +76,14 @@ void http_reply_file(struct http_req *r, int fd, size_t len, const char *content
 /* adds a header to the answer to come (before one of the replies); both copied */
 void http_set_header(struct http_req *r, const char *name, const char *value);
 
+#define HTTP_SESSION_COOKIE "sb_session"
+/* 0 with the tenant (and admin flag) of an API key, -1 when it is no key */
+int http_key_check(const char *key, int64_t *tenant_id, int *admin);
+/* the value of a request cookie into out; 0 or -1 */
+int http_cookie(struct http_req *r, const char *name, char *out, size_t outlen);
+/* 0 with the tenant of a valid dashboard login cookie, else -1 */
+int http_web_session(struct http_req *r, int64_t *tenant_id, int *admin);
+
 /* SHA-256 hex of an API key, as stored. out holds 65 bytes. */
 void http_key_hash(const char *key, char *out);
 

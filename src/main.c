@@ -222,6 +222,7 @@ int main(int argc, char **argv)
     events_register();
     outbox_register();
     backup_register();
+    api_web_register(&cfg);
     if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
                    sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);

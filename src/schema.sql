@@ -199,3 +199,12 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_queue ON deliveries (webhook_id, status, id);
 CREATE INDEX deliveries_done ON deliveries (status, done_at);
+-- step 6
+CREATE TABLE web_sessions (
+  token_hash TEXT PRIMARY KEY,
+  tenant_id INTEGER NOT NULL,
+  admin INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);

@@ -94,6 +94,10 @@ enum stmt_id {
     ST_DLV_LIST,
     ST_DLV_DELETE_HOOK,
     ST_DLV_PRUNE,
+    ST_WEB_INSERT,
+    ST_WEB_GET,
+    ST_WEB_DELETE,
+    ST_WEB_PRUNE,
     ST_EVENT_INSERT,
     ST_EVENT_LIST,
     ST_EVENT_LAST,
@@ -217,6 +221,11 @@ static const char *stmt_sql[ST__COUNT] = {
     [ST_DLV_DELETE_HOOK] = "DELETE FROM deliveries WHERE webhook_id = ?1",
     [ST_DLV_PRUNE] = "DELETE FROM deliveries WHERE (status = 'delivered' AND done_at < ?1) OR "
                      "(status = 'dead' AND done_at < ?2)",
+    [ST_WEB_INSERT] = "INSERT INTO web_sessions (token_hash, tenant_id, admin, created_at, expires_at) VALUES (?1, ?2, "
+                      "?3, ?4, ?5)",
+    [ST_WEB_GET] = "SELECT tenant_id, admin FROM web_sessions WHERE token_hash = ?1 AND expires_at > ?2",
+    [ST_WEB_DELETE] = "DELETE FROM web_sessions WHERE token_hash = ?1",
+    [ST_WEB_PRUNE] = "DELETE FROM web_sessions WHERE expires_at <= ?1",
     [ST_EVENT_INSERT] = "INSERT INTO events (tenant_id, type, session, data, at) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_EVENT_LIST] = "SELECT id, tenant_id, type, session, data, at FROM events WHERE tenant_id = ?1 AND id > ?2 "
                       "AND id <= ?6 AND (?3 = '' OR instr(?3, ',' || type || ',') > 0) AND "
@@ -1644,4 +1653,45 @@ int store_delivery_prune(int64_t before_at, int64_t dead_before_at)
     sqlite3_bind_int64(s, 2, dead_before_at);
     int rc = write_stmt(s);
     return rc == STORE_OK ? sqlite3_changes(db) : -1;
+}
+
+/* ---- dashboard logins ---- */
+
+int store_web_insert(const char *token_hash, int64_t tenant_id, int admin, int64_t now, int64_t expires_at)
+{
+    sqlite3_stmt *s = st(ST_WEB_INSERT);
+    sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, tenant_id);
+    sqlite3_bind_int(s, 3, admin);
+    sqlite3_bind_int64(s, 4, now);
+    sqlite3_bind_int64(s, 5, expires_at);
+    return write_stmt(s);
+}
+
+int store_web_get(const char *token_hash, int64_t now, int64_t *tenant_id, int *admin)
+{
+    sqlite3_stmt *s = st(ST_WEB_GET);
+    sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, now);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *tenant_id = sqlite3_column_int64(s, 0);
+        *admin = sqlite3_column_int(s, 1);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOTFOUND : STORE_ERR;
+}
+
+int store_web_delete(const char *token_hash)
+{
+    sqlite3_stmt *s = st(ST_WEB_DELETE);
+    sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_TRANSIENT);
+    return write_stmt(s);
+}
+
+int store_web_prune(int64_t now)
+{
+    sqlite3_stmt *s = st(ST_WEB_PRUNE);
+    sqlite3_bind_int64(s, 1, now);
+    return write_stmt(s);
 }

@@ -208,6 +208,13 @@ int store_delivery_list(int64_t webhook_id, const char *status, int64_t before_i
 /* delivered ones done before before_at, dead ones before dead_before_at; the count or -1 */
 int store_delivery_prune(int64_t before_at, int64_t dead_before_at);
 
+/* dashboard logins: the hash of each session cookie (never the cookie itself) */
+int store_web_insert(const char *token_hash, int64_t tenant_id, int admin, int64_t now, int64_t expires_at);
+/* STORE_OK with the login's tenant while it has not expired, else STORE_NOTFOUND */
+int store_web_get(const char *token_hash, int64_t now, int64_t *tenant_id, int *admin);
+int store_web_delete(const char *token_hash);
+int store_web_prune(int64_t now);
+
 /* counters of the batch machinery, for /metrics */
 struct store_stats {
     uint64_t commits;
