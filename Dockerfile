@@ -23,7 +23,9 @@ RUN apt-get update \
       ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/switchboard /src/build/sim-worker /usr/local/bin/
+COPY web /usr/local/share/switchboard/web
 ENV DATA_DIR=/var/lib/switchboard \
+    WEB_DIR=/usr/local/share/switchboard/web \
     ORCH_HOST=0.0.0.0 \
     RUNNER=docker
 EXPOSE 3000
