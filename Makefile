@@ -41,7 +41,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all run demo test unit integration worker-test check fuzz fuzz-smoke bench clean setup \
+
+.PHONY: all run demo test unit integration browser worker-test check fuzz fuzz-smoke bench clean setup \
         docker-images docker-engine
 
 all: $(BUILD)/switchboard $(BUILD)/sim-worker
@@ -100,7 +101,11 @@ unit: $(UNIT_BIN)
 integration: all $(BAILEYS)/node_modules/.installed tests/node_modules/.installed
 	@SB_BUILD=$(BUILD) node --test --test-concurrency=1 tests/integration/
 
-test: setup all unit worker-test integration fuzz-smoke
+# the dashboard in Debian's chromium (headless), driven by playwright-core
+browser: all tests/node_modules/.installed
+	@SB_BUILD=$(BUILD) node --test --test-concurrency=1 tests/browser/
+
+test: setup all unit worker-test integration browser fuzz-smoke
 
 check: setup all $(UNIT_BIN)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \

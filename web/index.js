@@ -55,5 +55,16 @@ $('logout').addEventListener('click', async () => {
   location.href = '/login.html';
 });
 
+// live: every session or message event refreshes the table (at most every 300 ms); the
+// browser's EventSource reconnects by itself, and the page says so while it is down
+let pending = null;
+function soon() {
+  if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 300);
+}
+const stream = new EventSource('/api/events/stream?type=session.status,session.qr,message.status');
+for (const t of ['session.status', 'session.qr', 'message.status']) stream.addEventListener(t, soon);
+stream.onopen = () => { $('live').textContent = 'live'; };
+stream.onerror = () => { $('live').textContent = 'reconnecting to the live updates…'; };
+
 refresh();
-setInterval(refresh, 5000);
+setInterval(refresh, 30000); // the clocks ("12 s ago") and anything a lost event missed
