@@ -139,10 +139,12 @@ test('process: the real worker (no proxy, no internet) pings, answers /health, a
   // no internet: WhatsApp cannot be reached. Retried inside the worker, not reported as
   // DISCONNECTED before UNREACHABLE_REPORT_MS (the daemon would restart the worker)
   const { call } = await import('./helpers.js');
+  // between a failed attempt and the next one /health shows the reconnect it waits for
+  // (while an attempt is under way it shows none: poll for the waiting state)
   const h = await until(async () => {
     const r = await call(`http://127.0.0.1:${port}`, 'GET', '/health');
-    return r.json?.lastDisconnect ? r : false;
-  }, { timeout: 20000, what: 'a failed connection attempt in /health' });
+    return r.json?.lastDisconnect && typeof r.json.reconnectInMs === 'number' ? r : false;
+  }, { timeout: 20000, what: 'a failed connection attempt and a scheduled reconnect in /health' });
   assert.equal(h.status, 200);
   assert.equal(h.json.ok, true);
   assert.equal(h.json.connected, false);
