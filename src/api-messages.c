@@ -155,6 +155,20 @@ struct page {
     int n;
 };
 
+/* {messages, nextCursor} of a page read with rc (< 0: failed); a full page has a next one */
+static void reply_page(struct http_req *r, struct page *p, int rc, int limit, const char *what)
+{
+    if (rc < 0) {
+        json_decref(p->items);
+        http_reply_error(r, 500, "STORE_ERROR", "%s", what);
+        return;
+    }
+    char next[24];
+    snprintf(next, sizeof next, "%lld", (long long)p->last_id);
+    http_reply_json(r, 200, json_pack("{s:o,s:o}", "messages", p->items, "nextCursor",
+                                      p->n == limit ? json_string(next) : json_null()));
+}
+
 static void list_row(const struct message *m, void *arg)
 {
     struct page *p = arg;
@@ -177,15 +191,8 @@ static void list_messages(struct http_req *r)
         return;
     }
     struct page p = {json_array(), 0, 0};
-    if (store_message_list(http_tenant(r), sid, status, cursor, limit, list_row, &p) < 0) {
-        json_decref(p.items);
-        http_reply_error(r, 500, "STORE_ERROR", "the messages could not be read");
-        return;
-    }
-    char next[24];
-    snprintf(next, sizeof next, "%lld", (long long)p.last_id);
-    http_reply_json(r, 200, json_pack("{s:o,s:o}", "messages", p.items, "nextCursor",
-                                      p.n == limit ? json_string(next) : json_null()));
+    reply_page(r, &p, store_message_list(http_tenant(r), sid, status, cursor, limit, list_row, &p), limit,
+               "the messages could not be read");
 }
 
 /* ---- inbox ---- */
@@ -243,15 +250,8 @@ static void inbox(struct http_req *r)
         return;
     }
     struct page p = {json_array(), 0, 0};
-    if (store_inbox_list(http_tenant(r), sid, since, cursor, limit, inbox_row, &p) < 0) {
-        json_decref(p.items);
-        http_reply_error(r, 500, "STORE_ERROR", "the inbox could not be read");
-        return;
-    }
-    char next[24];
-    snprintf(next, sizeof next, "%lld", (long long)p.last_id);
-    http_reply_json(r, 200, json_pack("{s:o,s:o}", "messages", p.items, "nextCursor",
-                                      p.n == limit ? json_string(next) : json_null()));
+    reply_page(r, &p, store_inbox_list(http_tenant(r), sid, since, cursor, limit, inbox_row, &p), limit,
+               "the inbox could not be read");
 }
 
 /* ---- suppressions ---- */
