@@ -141,10 +141,13 @@ test('process: the real worker (no proxy, no internet) pings, answers /health, a
   const { call } = await import('./helpers.js');
   // between a failed attempt and the next one /health shows the reconnect it waits for
   // (while an attempt is under way it shows none: poll for the waiting state)
-  const h = await until(async () => {
+  // (until() takes a synchronous predicate: an async one would resolve at once)
+  let h = null;
+  for (const end = Date.now() + 20000; !h; await new Promise((ok) => setTimeout(ok, 50))) {
     const r = await call(`http://127.0.0.1:${port}`, 'GET', '/health');
-    return r.json?.lastDisconnect && typeof r.json.reconnectInMs === 'number' ? r : false;
-  }, { timeout: 20000, what: 'a failed connection attempt and a scheduled reconnect in /health' });
+    if (r.json?.lastDisconnect && typeof r.json.reconnectInMs === 'number') h = r;
+    else if (Date.now() > end) throw new Error(`timed out waiting for a scheduled reconnect in /health: ${r.text}`);
+  }
   assert.equal(h.status, 200);
   assert.equal(h.json.ok, true);
   assert.equal(h.json.connected, false);
