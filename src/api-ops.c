@@ -246,7 +246,9 @@ static void stats(struct http_req *r)
         json_object_set_new(by, sess_status_name((enum sess_status)i), json_integer(c.by_status[i]));
     json_t *msgs = json_object();
     dispatch_totals_json(c.tenant_id, msgs);
-    http_reply_json(r, 200, json_pack("{s:o,s:o,s:o}", "sessionsByStatus", by, "messages", msgs,
+    json_t *calls = json_object();
+    calls_totals_json(c.tenant_id, calls);
+    http_reply_json(r, 200, json_pack("{s:o,s:o,s:o,s:o}", "sessionsByStatus", by, "messages", msgs, "calls", calls,
                                       "sessions", c.sessions));
 }
 

@@ -45,6 +45,9 @@ json_t *calls_run_json(const struct call_run *r);
 /* POST /webhook/call_status */
 void calls_status_callback(struct http_req *r);
 
+/* {active, limit, enabled} of a tenant's calls into j (for /api/stats) */
+void calls_totals_json(int64_t tenant_id, json_t *j);
+
 /* Prometheus lines; caller frees */
 char *calls_metrics_text(void);
 

@@ -1,70 +1,236 @@
-// The sessions page: totals and one row per session, refreshed from the API.
-const $ = (id) => document.getElementById(id);
+// The sessions page: totals, one row per session with its pacing and actions, and the
+// proxies panel. It loads everything once, then follows the event stream: a session's
+// event re-reads that session only (many at once re-read the list), at most every 250 ms.
+import { $, ago, api, bar, confirmDialog, el, header, live, say } from '/common.js';
 
-function ago(iso) {
-  if (!iso) return '—';
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  return s < 60 ? `${s} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+header();
+const sessions = new Map(); // sessionId → the API's session object
+const TRUST = ['cold', 'warm', 'hot'];
+const num = (id) => Number(id.replace(/\D/g, '')) || 0;
+
+// "socks5://user:***@10.0.0.7:1080" → "10.0.0.7:1080"
+function proxyHost(url) {
+  if (!url) return 'direct';
+  const m = /^[a-z0-9+.-]+:\/\/(?:[^@/]*@)?([^/?#]+)/i.exec(url);
+  return m ? m[1] : url;
 }
 
-function cell(text, cls) {
-  const td = document.createElement('td');
-  td.textContent = text;
-  td.dir = 'auto';
-  if (cls) td.className = cls;
-  return td;
+function statusText(s) {
+  if (s.waitingForProxy) return 'waiting for a proxy';
+  return s.status.replace('_', ' ');
 }
 
-async function api(path) {
-  const r = await fetch(path, { headers: { Accept: 'application/json' } });
-  if (r.status === 401) {
-    location.href = '/login.html';
-    throw new Error('logged out');
-  }
-  if (!r.ok) throw new Error(`HTTP ${r.status}`);
-  return r.json();
+function trustSelect(s) {
+  const sel = el('select', { className: 'trust', ariaLabel: `Trust level of ${s.sessionId}`, dataset: { act: 'trust' } },
+    el('option', { value: '' }, s.trustLevelFixed ? 'by age' : `${s.trustLevel} · by age`));
+  for (const t of TRUST) sel.append(el('option', { value: t }, `${t} · fixed`));
+  sel.value = s.trustLevelFixed ? s.trustLevel : '';
+  return sel;
 }
 
-async function refresh() {
+function row(s) {
+  const limit = s.dailyLimit;
+  const tr = el('tr', { dataset: { id: s.sessionId } },
+    el('td', {}, s.sessionId),
+    el('td', {}, el('span', { className: `status ${s.waitingForProxy ? 'disconnected' : s.status}`, title: s.reason || s.lastError || '' }, statusText(s))),
+    el('td', { dir: 'auto' }, s.phone || '—'),
+    el('td', { title: s.proxy || 'no proxy: a direct connection' }, proxyHost(s.proxy)),
+    el('td', {}, trustSelect(s)),
+    el('td', { className: 'sent num' }, `${s.sentToday} / ${limit ?? '∞'}`,
+      bar([{ value: s.sentToday, className: s.sentToday >= limit ? 'warn' : 'ok' }], limit || 1, `${s.sentToday} of ${limit ?? 'no limit'} sent today`)),
+    el('td', { className: 'num' }, String(s.queued)),
+    el('td', { className: 'ping', dataset: { at: s.lastPingAt || '' } }, ago(s.lastPingAt)),
+    el('td', { className: 'num' }, String(s.restarts)),
+    el('td', { className: 'actions' },
+      s.status !== 'connected' ? el('a', { className: 'button', href: `/scan.html?session=${encodeURIComponent(s.sessionId)}` }, 'Link') : null,
+      el('button', { type: 'button', dataset: { act: 'restart' } }, 'Restart'),
+      s.status === 'connected' ? el('button', { type: 'button', dataset: { act: 'logout' } }, 'Log out') : null,
+      el('button', { type: 'button', className: 'danger', dataset: { act: 'delete' } }, 'Delete')));
+  return tr;
+}
+
+function matches(s, q, f) {
+  if (f === 'attention' ? s.status === 'connected' : f && s.status !== f) return false;
+  if (!q) return true;
+  return [s.sessionId, s.phone || '', s.proxy || ''].some((v) => v.toLowerCase().includes(q));
+}
+
+function render() {
+  const q = $('search').value.trim().toLowerCase();
+  const f = $('filter').value;
+  const list = [...sessions.values()].filter((s) => matches(s, q, f)).sort((a, b) => num(a.sessionId) - num(b.sessionId));
+  $('sessions').replaceChildren(...list.map(row));
+  $('shown').textContent = list.length === sessions.size ? `(${sessions.size})` : `(${list.length} of ${sessions.size})`;
+  $('empty').hidden = sessions.size > 0;
+}
+
+function renderTotals(st) {
+  const by = st.sessionsByStatus;
+  const calls = st.calls && st.calls.enabled ? `${st.calls.active} / ${st.calls.limit}` : (st.calls ? String(st.calls.active) : '0');
+  const totals = [['Connected', by.connected, 'ok'], ['Waiting for a scan', by.qr_ready, ''], ['Disconnected', by.disconnected, 'warn'],
+    ['Failed', by.failed + by.logged_out, 'bad'], ['Sent today', st.messages.sentToday, ''], ['Failed today', st.messages.failedToday, ''],
+    ['Queued', st.messages.queued, ''], ['Active calls', calls, '']];
+  $('totals').replaceChildren(...totals.map(([k, v, c]) => el('div', { dataset: { total: k } }, el('b', { className: c }, String(v ?? 0)), k)));
+}
+
+function renderProxies(p) {
+  $('proxy-mode').textContent = p.mode === 'direct' ? '(no usable proxy: sessions connect directly)' : '';
+  $('no-proxies').hidden = p.proxies.length > 0;
+  $('proxies').replaceChildren(...p.proxies.map((x) => el('tr', { dataset: { proxy: String(x.id) } },
+    el('td', { title: x.url }, proxyHost(x.url), x.shared ? el('span', { className: 'muted' }, ' · shared') : null),
+    el('td', {}, el('span', { className: `status ${x.status}` }, x.status === 'ok' ? 'ok' : 'bad')),
+    el('td', { className: 'num' }, `${x.sessions} / ${x.max}`),
+    el('td', { className: 'muted', dir: 'auto' }, x.lastError || ''),
+    el('td', { className: 'actions' }, el('button', { type: 'button', dataset: { act: 'reset' } }, 'Reset')))));
+}
+
+function failed(what, e) {
+  say($('error'), `${what}: ${e.message}`);
+}
+
+async function loadAll() {
   try {
-    const [list, stats] = await Promise.all([api('/api/sessions'), api('/api/stats')]);
-    const by = stats.sessionsByStatus;
-    const totals = [['Connected', by.connected], ['Disconnected', by.disconnected], ['Failed', by.failed],
-      ['Sent today', stats.messages.sentToday], ['Failed today', stats.messages.failedToday], ['Queued', stats.messages.queued]];
-    $('totals').replaceChildren(...totals.map(([k, v]) => {
-      const d = document.createElement('div');
-      const b = document.createElement('b');
-      b.textContent = String(v ?? 0);
-      d.append(b, k);
-      return d;
-    }));
-    $('sessions').replaceChildren(...list.sessions.map((s) => {
-      const tr = document.createElement('tr');
-      tr.append(cell(s.sessionId), cell(s.status, `status ${s.status}`), cell(s.phone || '—'), cell(s.trustLevel),
-        cell(`${s.sentToday} / ${s.dailyLimit ?? '∞'}`), cell(String(s.queued)), cell(ago(s.lastPingAt)), cell(String(s.restarts)));
-      return tr;
-    }));
-    $('error').textContent = '';
+    const [list, st, px] = await Promise.all([api('/api/sessions'), api('/api/stats'), api('/api/proxies')]);
+    sessions.clear();
+    for (const s of list.sessions) sessions.set(s.sessionId, s);
+    render();
+    renderTotals(st);
+    renderProxies(px);
+    say($('error'), '');
   } catch (e) {
-    if (e.message !== 'logged out') $('error').textContent = `The sessions could not be loaded (${e.message}); retrying.`;
+    if (e.status !== 401) failed('The sessions could not be loaded, retrying', e);
   }
 }
 
-$('logout').addEventListener('click', async () => {
-  await fetch('/api/logout', { method: 'POST' });
-  location.href = '/login.html';
+// re-read the sessions named by events (or everything when many changed), then the totals
+const dirty = new Set();
+let all = false;
+let timer = null;
+function soon(id) {
+  if (id) dirty.add(id);
+  else all = true;
+  if (!timer) timer = setTimeout(flush, 250);
+}
+async function flush() {
+  const ids = [...dirty];
+  const everything = all || ids.length > 25;
+  dirty.clear();
+  all = false;
+  try {
+    if (everything) {
+      await loadAll();
+      return;
+    }
+    for (const id of ids) {
+      try {
+        sessions.set(id, await api(`/api/sessions/${encodeURIComponent(id)}`));
+      } catch (e) {
+        if (e.status === 404) sessions.delete(id);
+        else throw e;
+      }
+    }
+    render();
+    const [st, px] = await Promise.all([api('/api/stats'), api('/api/proxies')]);
+    renderTotals(st);
+    renderProxies(px);
+  } catch (e) {
+    if (e.status !== 401) failed('The live update failed, retrying', e);
+  } finally {
+    timer = null;
+    if (dirty.size || all) timer = setTimeout(flush, 250);
+  }
+}
+
+async function act(what, fn) {
+  say($('note'), '');
+  try {
+    const done = await fn();
+    say($('error'), '');
+    if (done) say($('note'), done);
+  } catch (e) {
+    if (e.status !== 401) failed(what, e);
+  }
+}
+
+$('sessions').addEventListener('click', (ev) => {
+  const b = ev.target.closest('button[data-act]');
+  if (!b) return;
+  const id = b.closest('tr').dataset.id;
+  const path = `/api/sessions/${encodeURIComponent(id)}`;
+  if (b.dataset.act === 'restart') {
+    act(`${id} could not be restarted`, async () => {
+      await api(`${path}/restart`, { method: 'POST', body: {} });
+      soon(id);
+      return `${id} is restarting.`;
+    });
+  } else if (b.dataset.act === 'logout') {
+    act(`${id} could not be logged out`, async () => {
+      if (!(await confirmDialog(`Log ${id} out of WhatsApp? The phone will have to be linked again.`, 'Log out'))) return '';
+      await api(`${path}/logout`, { method: 'POST', body: {} });
+      soon(id);
+      return `${id} was logged out.`;
+    });
+  } else if (b.dataset.act === 'delete') {
+    act(`${id} could not be deleted`, async () => {
+      if (!(await confirmDialog(`Delete ${id}? Its worker stops and its queued messages are dropped.`))) return '';
+      b.closest('tr').classList.add('gone');
+      try {
+        await api(path, { method: 'DELETE' });
+      } finally {
+        soon(id);
+      }
+      return `${id} was deleted.`;
+    });
+  }
 });
 
-// live: every session or message event refreshes the table (at most every 300 ms); the
-// browser's EventSource reconnects by itself, and the page says so while it is down
-let pending = null;
-function soon() {
-  if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 300);
-}
-const stream = new EventSource('/api/events/stream?type=session.status,session.qr,message.status');
-for (const t of ['session.status', 'session.qr', 'message.status']) stream.addEventListener(t, soon);
-stream.onopen = () => { $('live').textContent = 'live'; };
-stream.onerror = () => { $('live').textContent = 'reconnecting to the live updates…'; };
+$('sessions').addEventListener('change', (ev) => {
+  const sel = ev.target.closest('select[data-act=trust]');
+  if (!sel) return;
+  const id = sel.closest('tr').dataset.id;
+  act(`The trust level of ${id} could not be set`, async () => {
+    const s = await api(`/api/sessions/${encodeURIComponent(id)}/trust-level`, { method: 'POST', body: { trustLevel: sel.value || null } });
+    sessions.set(id, s);
+    render();
+    return sel.value ? `${id} now sends at the ${sel.value} pace.` : `${id} follows its account's age again (${s.trustLevel}).`;
+  });
+});
 
-refresh();
-setInterval(refresh, 30000); // the clocks ("12 s ago") and anything a lost event missed
+$('proxies').addEventListener('click', (ev) => {
+  const b = ev.target.closest('button[data-act=reset]');
+  if (!b) return;
+  const id = b.closest('tr').dataset.proxy;
+  act(`Proxy ${id} could not be reset`, async () => {
+    await api(`/api/proxies/${id}/reset`, { method: 'POST', body: {} });
+    renderProxies(await api('/api/proxies'));
+    return `Proxy ${id} was reset and is checked again.`;
+  });
+});
+
+$('provision').addEventListener('click', () => act('No session could be provisioned', async () => {
+  const s = await api('/api/sessions/provision', { method: 'POST', body: {} });
+  soon(s.sessionId);
+  return `${s.sessionId} was provisioned; link a phone to it from its row.`;
+}));
+
+$('search').addEventListener('input', render);
+$('filter').addEventListener('change', render);
+
+live(['session.status', 'session.qr', 'message.status', 'call.status', 'proxy.status'], {
+  'session.status': (e) => soon(e.sessionId),
+  'session.qr': (e) => soon(e.sessionId),
+  'message.status': (e) => soon(e.sessionId),
+  'call.status': () => api('/api/stats').then(renderTotals, () => {}),
+  'proxy.status': () => api('/api/proxies').then(renderProxies, () => {}),
+});
+
+// the clocks ("12 s ago") tick without re-reading anything
+setInterval(() => {
+  const now = Date.now();
+  for (const td of document.querySelectorAll('#sessions td.ping')) td.textContent = ago(td.dataset.at, now);
+}, 5000);
+setInterval(loadAll, 30000); // the pings' times, and anything a lost event missed
+
+await loadAll();
+performance.mark('sessions-rendered');
+document.body.dataset.ready = '1';
