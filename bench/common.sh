@@ -93,3 +93,52 @@ machine_info() {
     echo "node:    $(node --version 2>/dev/null)"
     echo "commit:  $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- src workers 2>/dev/null || echo ' (src/ or workers/ modified in the working tree)')"
 }
+
+# raises the open-files limit and checks that $1 more worker processes fit under the
+# per-user limit, pid_max and the cgroup's pids.max (exit 2 when not); $2 names the
+# benchmark in messages. The daemon keeps one keep-alive connection per worker plus one
+# outbound /health connection per worker during a watchdog sweep (it raises its own soft
+# limit to the hard one); the node driver talks to every worker too.
+bench_worker_limits() {
+    local N=$1 name=$2 hard nproc_lim pid_max cg pids_max running lim
+    hard=$(ulimit -Hn)
+    if [ "$hard" != "unlimited" ] && [ "$hard" -lt $((3 * N + 256)) ]; then
+        echo "$name: warning: the hard open-files limit is $hard; $((3 * N + 256)) or more is advisable for $N workers" >&2
+    fi
+    ulimit -n "$hard" 2>/dev/null || true
+    nproc_lim=$(ulimit -u)
+    pid_max=$(cat /proc/sys/kernel/pid_max)
+    cg=$(awk -F: '$2 == "pids" {print $3}' /proc/self/cgroup 2>/dev/null | head -1)
+    pids_max=$(cat "/sys/fs/cgroup/pids${cg}/pids.max" 2>/dev/null || cat "/sys/fs/cgroup${cg}/pids.max" 2>/dev/null || echo "?")
+    running=$(ls -d /proc/[0-9]* | wc -l)
+    echo "limits: open files $(ulimit -n) (hard $hard), user processes $nproc_lim, pid_max $pid_max, cgroup pids.max $pids_max, processes now $running"
+    for lim in "$nproc_lim" "$pid_max" "$pids_max"; do
+        case "$lim" in unlimited | max | \? | 9223372036854771712) continue ;; esac
+        if [ "$lim" -lt $((running + N + 64)) ]; then
+            echo "$name: a process limit ($lim) is too low for $N more workers; raise it (ulimit -u, kernel.pid_max, pids.max)" >&2
+            exit 2
+        fi
+    done
+    echo "machine: $(nproc) cores, $(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
+}
+
+# on exit: stops the daemon whose pid is in $1/daemon.pid and every simulator of the
+# instance in $1/data, then removes $1 (kept with SB_KEEP=1); $2 names the benchmark
+bench_instance_trap() {
+    BENCH_TMP=$1
+    BENCH_NAME=$2
+    trap bench_instance_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+bench_instance_cleanup() {
+    set +e
+    local pid
+    pid=$(cat "$BENCH_TMP/daemon.pid" 2>/dev/null)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    kill_instance_workers "$BENCH_TMP/data"
+    if [ -n "${SB_KEEP:-}" ]; then echo "$BENCH_NAME: kept $BENCH_TMP"; else rm -rf "$BENCH_TMP"; fi
+}

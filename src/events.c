@@ -196,7 +196,7 @@ static int stream_pass(struct stream *s)
         return 0;
     }
     struct pass p = {evbuffer_new(), s->last_id, 0};
-    store_event_list(s->tenant_id, s->last_id, committed_max, s->types, s->session, STREAM_BATCH, add_event, &p);
+    store_event_list(s->tenant_id, s->last_id, committed_max, s->types, s->session, STREAM_BATCH, 0, add_event, &p);
     if (p.n) {
         s->last_id = p.last_id;
         evhttp_send_reply_chunk(s->req, p.out);
@@ -297,16 +297,24 @@ static void list_events(struct http_req *r)
         return;
     if (since < 0)
         since = 0;
-    const char *l = http_query(r, "limit");
+    const char *l = http_query(r, "limit"), *last = http_query(r, "last");
     long limit = 100;
-    if (l && util_parse_long(l, 1, LIST_MAX, &limit) < 0) {
-        http_reply_error(r, 400, "INVALID_REQUEST", "limit must be a whole number from 1 to %d", LIST_MAX);
+    if (l && last) {
+        http_reply_error(r, 400, "INVALID_REQUEST", "give limit (a page from since) or last (the newest), not both");
+        return;
+    }
+    if ((l || last) && util_parse_long(l ? l : last, 1, LIST_MAX, &limit) < 0) {
+        http_reply_error(r, 400, "INVALID_REQUEST", "%s must be a whole number from 1 to %d", l ? "limit" : "last",
+                         LIST_MAX);
         return;
     }
     json_t *list = json_array();
-    store_event_list(http_tenant(r), since, INT64_MAX, types, session, (int)limit, list_row, list);
+    store_event_list(http_tenant(r), since, last ? committed_max : INT64_MAX, types, session, (int)limit, last != NULL,
+                     list_row, list);
     size_t n = json_array_size(list);
-    json_int_t next = n ? json_integer_value(json_object_get(json_array_get(list, n - 1), "id")) : since;
+    /* after the newest, a stream from nextSince misses nothing: with none, from now */
+    json_int_t next = n ? json_integer_value(json_object_get(json_array_get(list, n - 1), "id"))
+                        : (last ? committed_max : since);
     http_reply_json(r, 200, json_pack("{s:o,s:I}", "events", list, "nextSince", next));
 }
 

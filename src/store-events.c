@@ -29,6 +29,7 @@ enum stmt_id {
     ST_WEB_PRUNE,
     ST_EVENT_INSERT,
     ST_EVENT_LIST,
+    ST_EVENT_LIST_NEWEST,
     ST_EVENT_LAST,
     ST_EVENT_PRUNE_AGE,
     ST_EVENT_PRUNE_COUNT,
@@ -62,6 +63,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_EVENT_LIST] = "SELECT id, tenant_id, type, session, data, at FROM events WHERE tenant_id = ?1 AND id > ?2 "
                       "AND id <= ?6 AND (?3 = '' OR instr(?3, ',' || type || ',') > 0) AND "
                       "(?4 = '' OR session = ?4) ORDER BY id LIMIT ?5",
+    [ST_EVENT_LIST_NEWEST] = "SELECT * FROM (SELECT id, tenant_id, type, session, data, at FROM events WHERE "
+                             "tenant_id = ?1 AND id > ?2 AND id <= ?6 AND (?3 = '' OR instr(?3, ',' || type || ',') > 0) "
+                             "AND (?4 = '' OR session = ?4) ORDER BY id DESC LIMIT ?5) ORDER BY id",
     [ST_EVENT_LAST] = "SELECT coalesce(max(id), 0) FROM events WHERE (?1 = 0 OR tenant_id = ?1)",
     [ST_EVENT_PRUNE_AGE] = "DELETE FROM events WHERE at < ?1",
     [ST_EVENT_PRUNE_COUNT] = "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1",
@@ -95,9 +99,9 @@ int store_event_insert(int64_t tenant_id, const char *type, const char *session,
 int64_t store_event_last(int64_t tenant_id) { return store_count_of(st(ST_EVENT_LAST), tenant_id); }
 
 int store_event_list(int64_t tenant_id, int64_t after_id, int64_t upto_id, const char *types, const char *session,
-                     int limit, void (*cb)(const struct store_event *e, void *arg), void *arg)
+                     int limit, int newest, void (*cb)(const struct store_event *e, void *arg), void *arg)
 {
-    sqlite3_stmt *s = st(ST_EVENT_LIST);
+    sqlite3_stmt *s = st(newest ? ST_EVENT_LIST_NEWEST : ST_EVENT_LIST);
     sqlite3_bind_int64(s, 6, upto_id);
     sqlite3_bind_int64(s, 1, tenant_id);
     sqlite3_bind_int64(s, 2, after_id);

@@ -162,10 +162,10 @@ struct store_event {
 };
 int store_event_insert(int64_t tenant_id, const char *type, const char *session, const char *data, int64_t at,
                        int64_t *id);
-/* after after_id and up to upto_id, oldest first; types ",a,b," (or "" for all), session
- * "" for all */
+/* after after_id and up to upto_id, oldest first: the first `limit` of them, or with
+ * `newest` the last `limit`; types ",a,b," (or "" for all), session "" for all */
 int store_event_list(int64_t tenant_id, int64_t after_id, int64_t upto_id, const char *types, const char *session,
-                     int limit, void (*cb)(const struct store_event *e, void *arg), void *arg);
+                     int limit, int newest, void (*cb)(const struct store_event *e, void *arg), void *arg);
 /* the newest event id of the tenant (0: of all), 0 when none */
 int64_t store_event_last(int64_t tenant_id);
 /* deletes events older than before_at and all but the newest keep; the count, or -1 */

@@ -85,10 +85,12 @@ export function say(elem, text) {
   elem.hidden = !text;
 }
 
-// the live event stream: handlers is {type: fn(event)}. The browser's EventSource reconnects
-// by itself (resuming after the last event id); the indicator says so while it is down.
-export function live(types, handlers, indicator = $('live')) {
-  const es = new EventSource(`/api/events/stream?type=${types.join(',')}`);
+// the live event stream: handlers is {type: fn(event)}, from event id `since` (else from
+// now). The browser's EventSource reconnects by itself, resuming after the last event id;
+// the indicator says so while it is down.
+export function live(types, handlers, indicator = $('live'), since = null) {
+  let last = since;
+  const es = new EventSource(`/api/events/stream?type=${types.join(',')}${last !== null ? `&since=${last}` : ''}`);
   for (const t of types) {
     es.addEventListener(t, (m) => {
       let e;
@@ -97,6 +99,7 @@ export function live(types, handlers, indicator = $('live')) {
       } catch {
         return;
       }
+      last = e.id;
       handlers[t]?.(e);
       handlers['*']?.(e);
     });
@@ -109,8 +112,9 @@ export function live(types, handlers, indicator = $('live')) {
   es.onopen = () => show(true);
   es.onerror = () => {
     show(false);
-    // a login that ended closes the stream for good; find out and go to the login
-    if (es.readyState === EventSource.CLOSED) api('/api/me').then(() => setTimeout(() => live(types, handlers, indicator), 2000), () => {});
+    // the browser gave up (an answer that was not a stream): a login that ended goes to the
+    // login page; otherwise open a new stream from the last event seen
+    if (es.readyState === EventSource.CLOSED) api('/api/me').then(() => setTimeout(() => live(types, handlers, indicator, last), 2000), () => {});
   };
   return es;
 }

@@ -39,7 +39,7 @@ test('the login asks for the key, refuses a wrong one in words, and leads to the
   await page.fill('#key', ADMIN_KEY);
   await page.click('button[type=submit]');
   await page.waitForURL(`${d.url}/`);
-  await page.waitForSelector('#live:text("live")');
+  await page.waitForSelector('#live:text-is("live")');
   // the key is nowhere in the browser's storage; the cookie is HttpOnly
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
   assert.ok(!stored.includes(ADMIN_KEY) && !stored.includes('sb_session'), stored);
@@ -51,7 +51,7 @@ test('the login asks for the key, refuses a wrong one in words, and leads to the
 
 test('the sessions table follows the event stream: a session that links shows as connected without a reload', async () => {
   const { ctx, page } = await loggedIn(browser, d);
-  await page.waitForSelector('#live:text("live")');
+  await page.waitForSelector('#live:text-is("live")');
   let reloaded = false;
   page.on('framenavigated', () => { reloaded = true; });
   const id = await d.provision({});
@@ -73,7 +73,7 @@ test('the sessions table follows the event stream: a session that links shows as
 
 test('actions from the table: provision, trust level, restart, log out, delete with a confirmation; filter and search', async () => {
   const { ctx, page } = await loggedIn(browser, d);
-  await page.waitForSelector('#live:text("live")');
+  await page.waitForSelector('#live:text-is("live")');
   // provision from the page: a new row waiting for a scan, with a link to the scan page
   const before = new Set((await d.get('/api/sessions')).json.sessions.map((s) => s.sessionId));
   await page.click('#provision');
@@ -86,11 +86,14 @@ test('actions from the table: provision, trust level, restart, log out, delete w
   await page.waitForSelector(`${rowOf(id)} .status.connected`);
 
   // fix the trust level, then give it back to the account's age
+  await page.click(`${rowOf(id)} button.trust`);
   await page.selectOption(`${rowOf(id)} select.trust`, 'hot');
   await page.waitForSelector('#note:text("hot pace")');
   let s = await d.session(id);
   assert.equal(s.trustLevel, 'hot');
   assert.equal(s.trustLevelFixed, true);
+  assert.equal(await page.textContent(`${rowOf(id)} button.trust`), 'hot · fixed');
+  await page.click(`${rowOf(id)} button.trust`);
   await page.selectOption(`${rowOf(id)} select.trust`, '');
   await page.waitForSelector("#note:text(\"account's age again\")");
   assert.equal((await d.session(id)).trustLevelFixed, false);

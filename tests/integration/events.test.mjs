@@ -65,6 +65,22 @@ test('session and message events: listed in order with filters, streamed live, r
     assert.equal(qr.json.events[0].data.qr, undefined, 'the QR itself is not in the log');
     assert.equal((await d.get('/api/events?type=nope')).status, 400);
 
+    // the newest: last=N is the tail of the full list, oldest first, and nextSince its end
+    const all = (await d.get('/api/events?limit=1000')).json.events.map((e) => e.id);
+    assert.ok(all.length >= 4);
+    const tail = await d.get('/api/events?last=3');
+    assert.deepEqual(tail.json.events.map((e) => e.id), all.slice(-3));
+    assert.equal(tail.json.nextSince, all.at(-1));
+    assert.deepEqual((await d.get(`/api/events?last=2&type=session.status&sessionId=${id}`)).json.events.map((e) => e.id), ids.slice(-2));
+    const none = await d.get(`/api/events?last=5&since=${all.at(-1)}`);
+    assert.deepEqual(none.json.events, []);
+    assert.ok(none.json.nextSince >= all.at(-1), 'with nothing newer, from now');
+    for (const bad of ['last=0', 'last=1001', 'last=x', 'last=2&limit=2']) {
+      const r = await d.get(`/api/events?${bad}`);
+      assert.equal(r.status, 400, bad);
+      assert.match(r.json.error.message, /last/);
+    }
+
     // live: a stream of message events sees queued, sending, sent of a send
     const url = `${d.url}/api/events/stream?type=message.status,message.received`;
     const s1 = openStream(url);
