@@ -34,20 +34,24 @@ function trustSelect(s) {
   return sel;
 }
 
+// one cell of the sessions grid (a CSS grid of divs, not a <table>: rows out of view then
+// cost no layout or paint, which a thousand table rows would)
+const cell = (props, ...kids) => el('span', { ...props, className: `td ${props.className || ''}`, role: 'cell' }, ...kids);
+
 function row(s) {
   const limit = s.dailyLimit;
-  const tr = el('tr', { dataset: { id: s.sessionId } },
-    el('td', {}, s.sessionId),
-    el('td', {}, el('span', { className: `status ${s.waitingForProxy ? 'disconnected' : s.status}`, title: s.reason || s.lastError || '' }, statusText(s))),
-    el('td', { dir: 'auto' }, s.phone || '—'),
-    el('td', { title: s.proxy || 'no proxy: a direct connection' }, proxyHost(s.proxy)),
-    el('td', {}, trustButton(s)),
-    el('td', { className: 'sent num' }, `${s.sentToday} / ${limit ?? '∞'}`,
+  const tr = el('div', { className: 'tr', role: 'row', dataset: { id: s.sessionId } },
+    cell({}, s.sessionId),
+    cell({}, el('span', { className: `status ${s.waitingForProxy ? 'disconnected' : s.status}`, title: s.reason || s.lastError || '' }, statusText(s))),
+    cell({ dir: 'auto' }, s.phone || '—'),
+    cell({ title: s.proxy || 'no proxy: a direct connection' }, proxyHost(s.proxy)),
+    cell({}, trustButton(s)),
+    cell({ className: 'sent num' }, `${s.sentToday} / ${limit ?? '∞'}`,
       bar([{ value: s.sentToday, className: s.sentToday >= limit ? 'warn' : 'ok' }], limit || 1, `${s.sentToday} of ${limit ?? 'no limit'} sent today`)),
-    el('td', { className: 'num' }, String(s.queued)),
-    el('td', { className: 'ping', dataset: { at: s.lastPingAt || '' } }, ago(s.lastPingAt)),
-    el('td', { className: 'num' }, String(s.restarts)),
-    el('td', { className: 'actions' },
+    cell({ className: 'num' }, String(s.queued)),
+    cell({ className: 'ping', dataset: { at: s.lastPingAt || '' } }, ago(s.lastPingAt)),
+    cell({ className: 'num' }, String(s.restarts)),
+    cell({ className: 'actions' },
       s.status !== 'connected' ? el('a', { className: 'button', href: `/scan.html?session=${encodeURIComponent(s.sessionId)}` }, 'Link') : null,
       el('button', { type: 'button', dataset: { act: 'restart' } }, 'Restart'),
       s.status === 'connected' ? el('button', { type: 'button', dataset: { act: 'logout' } }, 'Log out') : null,
@@ -61,19 +65,39 @@ function matches(s, q, f) {
   return [s.sessionId, s.phone || '', s.proxy || ''].some((v) => v.toLowerCase().includes(q));
 }
 
-// rows are built once per version of a session and reused by every filter
-const rows = new WeakMap(); // session object → its <tr>
-const rowOf = (s) => {
-  let tr = rows.get(s);
-  if (!tr) rows.set(s, (tr = row(s)));
-  return tr;
-};
+// a row is built once per version of its session (its ping time aside, which the clock
+// updates in place) and reused by every filter and refresh
+const rows = new Map(); // sessionId → {key, tr}
+function rowOf(s) {
+  const { lastPingAt, ...rest } = s;
+  const key = JSON.stringify(rest);
+  let r = rows.get(s.sessionId);
+  if (!r || r.key !== key) rows.set(s.sessionId, (r = { key, tr: row(s) }));
+  const ping = r.tr.querySelector('.ping');
+  if (ping.dataset.at !== (lastPingAt || '')) {
+    ping.dataset.at = lastPingAt || '';
+    ping.textContent = ago(lastPingAt);
+  }
+  return r.tr;
+}
 
 function render() {
   const q = $('search').value.trim().toLowerCase();
   const f = $('filter').value;
   const list = [...sessions.values()].filter((s) => matches(s, q, f)).sort((a, b) => num(a.sessionId) - num(b.sessionId));
-  $('sessions').replaceChildren(...list.map(rowOf));
+  for (const id of rows.keys()) if (!sessions.has(id)) rows.delete(id);
+  // move only what changed: re-inserting a thousand unchanged rows would lay them all out again
+  const body = $('sessions');
+  let at = body.firstChild;
+  for (const tr of list.map(rowOf)) {
+    if (at === tr) at = at.nextSibling;
+    else body.insertBefore(tr, at);
+  }
+  while (at) {
+    const next = at.nextSibling;
+    at.remove();
+    at = next;
+  }
   $('shown').textContent = list.length === sessions.size ? `(${sessions.size})` : `(${list.length} of ${sessions.size})`;
   $('empty').hidden = sessions.size > 0;
 }
@@ -169,7 +193,7 @@ async function act(what, fn) {
 $('sessions').addEventListener('click', (ev) => {
   const b = ev.target.closest('button[data-act]');
   if (!b) return;
-  const id = b.closest('tr').dataset.id;
+  const id = b.closest('[data-id]').dataset.id;
   const path = `/api/sessions/${encodeURIComponent(id)}`;
   if (b.dataset.act === 'trust') {
     const sel = trustSelect(sessions.get(id));
@@ -193,7 +217,7 @@ $('sessions').addEventListener('click', (ev) => {
   } else if (b.dataset.act === 'delete') {
     act(`${id} could not be deleted`, async () => {
       if (!(await confirmDialog(`Delete ${id}? Its worker stops and its queued messages are dropped.`))) return '';
-      b.closest('tr').classList.add('gone');
+      b.closest('[data-id]').classList.add('gone');
       try {
         await api(path, { method: 'DELETE' });
       } finally {
@@ -207,7 +231,7 @@ $('sessions').addEventListener('click', (ev) => {
 $('sessions').addEventListener('change', (ev) => {
   const sel = ev.target.closest('select.trust');
   if (!sel) return;
-  const id = sel.closest('tr').dataset.id;
+  const id = sel.closest('[data-id]').dataset.id;
   act(`The trust level of ${id} could not be set`, async () => {
     const s = await api(`/api/sessions/${encodeURIComponent(id)}/trust-level`, { method: 'POST', body: { trustLevel: sel.value || null } });
     sessions.set(id, s);
@@ -247,7 +271,7 @@ live(['session.status', 'session.qr', 'message.status', 'call.status', 'proxy.st
 // the clocks ("12 s ago") tick without re-reading anything
 setInterval(() => {
   const now = Date.now();
-  for (const td of document.querySelectorAll('#sessions td.ping')) td.textContent = ago(td.dataset.at, now);
+  for (const td of document.querySelectorAll('#sessions .ping')) td.textContent = ago(td.dataset.at, now);
 }, 5000);
 setInterval(loadAll, 30000); // the pings' times, and anything a lost event missed
 

@@ -20,7 +20,7 @@ after(async () => {
   await d?.cleanup();
 });
 
-const rowOf = (id) => `#sessions tr[data-id="${id}"]`;
+const rowOf = (id) => `#sessions [data-id="${id}"]`;
 
 test('the login asks for the key, refuses a wrong one in words, and leads to the sessions page', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -114,7 +114,7 @@ test('actions from the table: provision, trust level, restart, log out, delete w
   const other = await d.provision({});
   await page.waitForSelector(rowOf(other));
   await page.fill('#search', '972501250002');
-  await page.waitForFunction((n) => document.querySelectorAll('#sessions tr').length === n, 1);
+  await page.waitForFunction((n) => document.querySelectorAll('#sessions [data-id]').length === n, 1);
   assert.ok(await page.$(rowOf(id)));
   await page.fill('#search', '');
   await page.selectOption('#filter', 'attention');
@@ -138,6 +138,16 @@ test('actions from the table: provision, trust level, restart, log out, delete w
   await page.waitForSelector(rowOf(other), { state: 'detached' });
   await page.waitForSelector('#note:text("was deleted")');
   assert.equal(await d.session(other), null);
+
+  // the live log shows what the table did: the restart, the log out and the delete
+  await page.click('header nav a:text-is("Live log")');
+  await page.waitForURL(`${d.url}/live-log.html`);
+  const said = (sid) => page.$$eval(`#log tr[data-session="${sid}"][data-type="session.status"] summary`, (x) => x.map((e) => e.textContent));
+  await page.waitForFunction((sid) => document.querySelectorAll(`#log tr[data-session="${sid}"]`).length > 0, other);
+  const mine = (await said(id)).join('\n');
+  assert.match(mine, /disconnected \(was connected\): restart requested by API/);
+  assert.match(mine, /logged_out \(was connected\)/);
+  assert.match((await said(other)).join('\n'), /deleted \(was qr_ready\)/);
   page.noProblems();
   await ctx.close();
 });
