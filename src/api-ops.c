@@ -231,6 +231,8 @@ static void stats_session(struct session *s, void *arg)
     if (s->tenant_id != c->tenant_id)
         return;
     c->by_status[s->status]++;
+    if (!c->sessions)
+        return;
     json_t *j = json_pack("{s:s,s:s}", "sessionId", s->name, "status", sess_status_name(s->status));
     dispatch_session_json(s, j);
     json_array_append_new(c->sessions, j);
@@ -239,7 +241,12 @@ static void stats_session(struct session *s, void *arg)
 /* the caller's tenant at a glance: sessions by status, today's messaging, per session */
 static void stats(struct http_req *r)
 {
-    struct stats_ctx c = {http_tenant(r), json_array(), {0}};
+    const char *per = http_query(r, "sessions");
+    if (per && strcmp(per, "true") != 0 && strcmp(per, "false") != 0) {
+        http_reply_error(r, 400, "INVALID_REQUEST", "sessions must be true or false");
+        return;
+    }
+    struct stats_ctx c = {http_tenant(r), per && strcmp(per, "false") == 0 ? NULL : json_array(), {0}};
     session_each(stats_session, &c);
     json_t *by = json_object();
     for (int i = 0; i < SS__COUNT; i++)
@@ -248,8 +255,10 @@ static void stats(struct http_req *r)
     dispatch_totals_json(c.tenant_id, msgs);
     json_t *calls = json_object();
     calls_totals_json(c.tenant_id, calls);
-    http_reply_json(r, 200, json_pack("{s:o,s:o,s:o,s:o}", "sessionsByStatus", by, "messages", msgs, "calls", calls,
-                                      "sessions", c.sessions));
+    json_t *answer = json_pack("{s:o,s:o,s:o}", "sessionsByStatus", by, "messages", msgs, "calls", calls);
+    if (c.sessions)
+        json_object_set_new(answer, "sessions", c.sessions);
+    http_reply_json(r, 200, answer);
 }
 
 static const struct http_route routes[] = {

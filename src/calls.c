@@ -986,7 +986,7 @@ void calls_status_callback(struct http_req *r)
 
 void calls_totals_json(int64_t tenant_id, json_t *j)
 {
-    const struct tenant *t = evbase ? tenant_of(tenant_id) : NULL;
+    const struct tenant *t = tenant_of(tenant_id);
     json_object_set_new(j, "active", json_integer(t ? t->active : 0));
     json_object_set_new(j, "limit", json_integer(cfg ? (json_int_t)cfg->call_concurrency : 0));
     json_object_set_new(j, "enabled", json_boolean(enabled));

@@ -1,23 +1,17 @@
 // The calls page: call runs with their progress bars and a Stop button, the recent calls
 // (with paging and cancel buttons), and the leads: tick some and start a run, add one, or
 // import a CSV file. The call.status and run.status events refresh what they touch, at
-// most every 300 ms; a slow timer catches anything a lost event missed.
-import { $, api, ago, bar, confirmDialog, el, header, live, say } from '/common.js';
+// most every 300 ms and one refresh at a time; a slow timer catches anything a lost event missed.
+import { $, api, ago, bar, coalesce, confirmDialog, el, header, live, say, sayError, words } from '/common.js';
 
 const CALLS_PAGE = 10;
 const LEADS_PAGE = 25;
 const TERMINAL = new Set(['completed', 'busy', 'no_answer', 'failed', 'canceled']);
 
 const picked = new Set(); // lead ids ticked, across pages
-const canceling = new Set(); // job ids asked to stop softly, until they end
+const canceling = new Set(); // job ids asked to stop softly, until they end or leave the page
 let callsPage = 1;
 let leadsPage = 1;
-
-// an API failure in words in that card's alert (a lost login goes to the login page)
-const fail = (id, before = '') => (e) => {
-  if (e.code !== 'UNAUTHORIZED') say($(id), before + e.message);
-};
-const words = (s) => String(s).replace(/_/g, ' ');
 
 function pager(prefix, page, total, size) {
   const pages = Math.max(1, Math.ceil(total / size));
@@ -51,7 +45,7 @@ function runRow(r) {
     el('td', { className: 'num' }, r.failed),
     el('td', { className: 'num' }, r.canceled),
     el('td', { title: r.finished_at ? `finished ${ago(r.finished_at)}` : 'not finished' }, ago(r.created_at)),
-    el('td', {}, stop));
+    el('td', { className: 'actions' }, stop));
 }
 
 async function loadRuns() {
@@ -61,24 +55,25 @@ async function loadRuns() {
     $('runs-empty').hidden = runs.length > 0;
     say($('runs-error'), '');
   } catch (e) {
-    fail('runs-error', 'The runs could not be loaded. ')(e);
+    sayError($('runs-error'), 'The runs could not be loaded', e);
   }
 }
 
-// one run's row, or the whole list when the run is new here
+const runTr = (id) => $('runs').querySelector(`tr[data-run="${id}"]`);
+
+// one run's row, already on the page
 async function loadRun(id) {
-  const row = $('runs').querySelector(`tr[data-run="${id}"]`);
-  if (!row) return loadRuns();
   try {
-    row.replaceWith(runRow(await api(`/api/outbound/runs/${id}`)));
+    const r = await api(`/api/outbound/runs/${id}`);
+    runTr(id)?.replaceWith(runRow(r));
   } catch (e) {
-    fail('runs-error', `Run #${id} could not be loaded. `)(e);
+    sayError($('runs-error'), `Run #${id} could not be loaded`, e);
   }
 }
 
 async function loadInUse() {
   try {
-    const { calls } = await api('/api/stats');
+    const { calls } = await api('/api/stats?sessions=false');
     $('in-use').textContent = calls.enabled
       ? `Calls in progress: ${calls.active} of ${calls.limit} at a time`
       : 'Outbound calls are off: the daemon has no Twilio settings.';
@@ -94,14 +89,14 @@ async function stopRun(run, button) {
   button.disabled = true;
   try {
     const r = await api('/api/outbound/stop-queue', { method: 'POST', body: { run_id: id } });
-    $('runs').querySelector(`tr[data-run="${id}"]`)?.replaceWith(runRow(r));
+    runTr(id)?.replaceWith(runRow(r));
     say($('runs-note'), `Run #${id} stopped: ${r.canceled_now} queued call${r.canceled_now === 1 ? '' : 's'} canceled; ` +
       `the ${r.in_progress} in progress may finish.`);
     say($('runs-error'), '');
-    touch({ calls: true });
+    refresh(`run:${id}`, 'calls', 'inuse');
   } catch (e) {
     button.disabled = false;
-    fail('runs-error', `Run #${id} could not be stopped. `)(e);
+    sayError($('runs-error'), `Run #${id} could not be stopped`, e);
   }
 }
 
@@ -109,7 +104,6 @@ async function stopRun(run, button) {
 
 function callRow(c) {
   const open = !TERMINAL.has(c.status);
-  if (!open) canceling.delete(c.job_id);
   const status = open && canceling.has(c.job_id) ? 'canceling' : c.status;
   // a queued call is canceled at once; one that is dialled may also be forced
   const buttons = open ? [
@@ -138,11 +132,13 @@ async function loadCalls() {
       callsPage = pages;
       return loadCalls();
     }
+    const open = new Set(j.calls.filter((c) => !TERMINAL.has(c.status)).map((c) => c.job_id));
+    for (const id of canceling) if (!open.has(id)) canceling.delete(id);
     $('calls').replaceChildren(...j.calls.map(callRow));
     if (!j.calls.length) $('calls').append(el('tr', {}, el('td', { colSpan: 10, className: 'muted' }, 'No calls yet.')));
     say($('calls-error'), '');
   } catch (e) {
-    fail('calls-error', 'The recent calls could not be loaded. ')(e);
+    sayError($('calls-error'), 'The recent calls could not be loaded', e);
   }
 }
 
@@ -157,9 +153,9 @@ async function cancelJob(c, force) {
     $('calls').querySelector(`tr[data-job="${c.job_id}"]`)?.replaceWith(callRow(c));
     say($('calls-error'), '');
   } catch (e) {
-    fail('calls-error', `The call to ${who} could not be canceled. `)(e);
+    sayError($('calls-error'), `The call to ${who} could not be canceled`, e);
   }
-  touch({ calls: true, run: c.run_id });
+  refresh('calls', 'inuse', ...(c.run_id ? [`run:${c.run_id}`] : []));
 }
 
 // ---- leads
@@ -206,7 +202,7 @@ async function loadLeads() {
     if (!j.leads.length) $('leads').append(el('tr', {}, el('td', { colSpan: 5, className: 'muted' }, 'No leads yet: add one or import a CSV file.')));
     allTicked();
   } catch (e) {
-    fail('leads-error', 'The leads could not be loaded. ')(e);
+    sayError($('leads-error'), 'The leads could not be loaded', e);
   }
 }
 
@@ -247,9 +243,9 @@ async function start() {
     picked.clear();
     for (const b of $('leads').querySelectorAll('input.pick')) b.checked = false;
     allTicked();
-    touch({ list: true, calls: true });
+    refresh('runs', 'calls', 'inuse');
   } catch (e) {
-    fail('leads-error', 'The calls were not started. ')(e);
+    sayError($('leads-error'), 'The calls were not started', e);
   } finally {
     button.disabled = false;
     startLabel();
@@ -271,9 +267,9 @@ $('csv').addEventListener('change', async () => {
     const lines = r.errors.map((x) => el('li', { dir: 'auto' }, `Line ${x.line}: ${x.error}`));
     if (r.failed > r.errors.length) lines.push(el('li', {}, `and ${r.failed - r.errors.length} more.`));
     $('import-errors').replaceChildren(...lines);
-    loadLeads();
+    refresh.now('leads');
   } catch (e) {
-    fail('leads-error', `${file.name} was not imported. `)(e);
+    sayError($('leads-error'), `${file.name} was not imported`, e);
   } finally {
     input.value = ''; // the same file may be chosen again
   }
@@ -289,65 +285,46 @@ $('add').addEventListener('submit', async (ev) => {
     say($('leads-note'), `Added ${l.name} (${l.phone}).`);
     $('import-errors').replaceChildren();
     ev.target.reset();
-    loadLeads();
+    refresh.now('leads');
   } catch (e) {
-    fail('leads-error', 'The lead was not added. ')(e);
+    sayError($('leads-error'), 'The lead was not added', e);
   }
 });
 
 for (const [id, step] of [['calls-prev', -1], ['calls-next', 1]]) {
   $(id).addEventListener('click', () => {
     callsPage = Math.max(1, callsPage + step);
-    loadCalls();
+    refresh.now('calls');
   });
 }
 for (const [id, step] of [['leads-prev', -1], ['leads-next', 1]]) {
   $(id).addEventListener('click', () => {
     leadsPage = Math.max(1, leadsPage + step);
-    loadLeads();
+    refresh.now('leads');
   });
 }
 
-// ---- refreshing: events mark what they touch; one refresh at a time, at most every 300 ms
+// ---- refreshing: everything that reloads a part of the page asks for it by key ('runs',
+// 'run:<id>', 'calls', 'leads', 'inuse'); one refresh at a time, at most every 300 ms, so an
+// older answer never overwrites a newer one
 
-let dirty = { list: false, runs: new Set(), calls: false, leads: false };
-let timer = null;
-let busy = false;
-
-function touch({ list, run, calls, leads }) {
-  if (list) dirty.list = true;
-  if (run) dirty.runs.add(run);
-  if (calls) dirty.calls = true;
-  if (leads) dirty.leads = true;
-  if (!timer) timer = setTimeout(flush, 300);
-}
-
-async function flush() {
-  timer = null;
-  if (busy) return touch({});
-  busy = true;
-  const d = dirty;
-  dirty = { list: false, runs: new Set(), calls: false, leads: false };
-  const jobs = [loadInUse()];
-  if (d.list) jobs.push(loadRuns());
-  else for (const id of d.runs) jobs.push(loadRun(id));
-  if (d.calls) jobs.push(loadCalls());
-  if (d.leads) jobs.push(loadLeads());
-  try {
-    await Promise.all(jobs);
-  } finally {
-    busy = false;
-  }
-}
+const refresh = coalesce(async (keys) => {
+  const jobs = [];
+  if (keys.has('inuse')) jobs.push(loadInUse());
+  const runs = [...keys].filter((k) => k.startsWith('run:')).map((k) => k.slice(4));
+  if (keys.has('runs') || runs.some((id) => !runTr(id))) jobs.push(loadRuns()); // a run new here: the whole list
+  else jobs.push(...runs.map(loadRun));
+  if (keys.has('calls')) jobs.push(loadCalls());
+  if (keys.has('leads')) jobs.push(loadLeads());
+  await Promise.all(jobs);
+}, 300);
 
 header();
 live(['call.status', 'run.status'], {
-  'call.status': (e) => touch({ run: e.data?.runId, calls: true }),
-  'run.status': () => touch({ list: true, calls: true }),
+  'call.status': (e) => refresh('calls', 'inuse', ...(e.data?.runId ? [`run:${e.data.runId}`] : [])),
+  'run.status': () => refresh('runs', 'calls', 'inuse'),
+  open: () => refresh('runs', 'calls', 'inuse'), // a stream that was down may have missed a run's end
 });
 startLabel();
-loadInUse();
-loadRuns();
-loadCalls();
-loadLeads();
-setInterval(() => touch({ list: true, calls: true, leads: true }), 15000); // clocks, and anything an event missed
+await refresh.now('runs', 'calls', 'leads', 'inuse');
+setInterval(() => refresh('runs', 'calls', 'leads', 'inuse'), 15000); // clocks, and anything an event missed

@@ -85,39 +85,103 @@ export function say(elem, text) {
   elem.hidden = !text;
 }
 
-// the live event stream: handlers is {type: fn(event)}, from event id `since` (else from
-// now). The browser's EventSource reconnects by itself, resuming after the last event id;
-// the indicator says so while it is down.
+// the live event stream: handlers is {type: fn(event), '*': fn(event), open: fn()}, from
+// event id `since` (else from now). The browser's EventSource reconnects by itself, resuming
+// after the last event id; handlers.open runs on every (re)connection, for a page to catch
+// up with what it missed; the indicator says "reconnecting" while the stream is down. When
+// the browser gives up (an answer that was not a stream), a new stream is opened from the
+// last event seen, after 2, 4, 8 … 30 s; a login that ended leads to the login page.
 export function live(types, handlers, indicator = $('live'), since = null) {
   let last = since;
-  const es = new EventSource(`/api/events/stream?type=${types.join(',')}${last !== null ? `&since=${last}` : ''}`);
-  for (const t of types) {
-    es.addEventListener(t, (m) => {
-      let e;
-      try {
-        e = JSON.parse(m.data);
-      } catch {
-        return;
-      }
-      last = e.id;
-      handlers[t]?.(e);
-      handlers['*']?.(e);
-    });
-  }
+  let wait = 2000;
   const show = (ok) => {
     if (!indicator) return;
     indicator.textContent = ok ? 'live' : 'reconnecting to the live updates…';
     indicator.classList.toggle('down', !ok);
   };
-  es.onopen = () => show(true);
-  es.onerror = () => {
-    show(false);
-    // the browser gave up (an answer that was not a stream): a login that ended goes to the
-    // login page; otherwise open a new stream from the last event seen
-    if (es.readyState === EventSource.CLOSED) api('/api/me').then(() => setTimeout(() => live(types, handlers, indicator, last), 2000), () => {});
+  const open = () => {
+    const es = new EventSource(`/api/events/stream?type=${types.join(',')}${last !== null ? `&since=${last}` : ''}`);
+    for (const t of types) {
+      es.addEventListener(t, (m) => {
+        let e;
+        try {
+          e = JSON.parse(m.data);
+        } catch {
+          return;
+        }
+        last = e.id;
+        handlers[t]?.(e);
+        handlers['*']?.(e);
+      });
+    }
+    es.onopen = () => {
+      wait = 2000;
+      show(true);
+      handlers.open?.();
+    };
+    es.onerror = () => {
+      show(false);
+      if (es.readyState !== EventSource.CLOSED) return;
+      const again = () => {
+        setTimeout(open, wait);
+        wait = Math.min(30000, wait * 2);
+      };
+      api('/api/me').then(again, (e) => { if (e.status !== 401) again(); });
+    };
   };
-  return es;
+  open();
 }
+
+// Runs run(keys) for what was asked since its last run: ask('x', 'y') adds keys; runs
+// start at most every `ms`, one at a time, so an older answer never overwrites a newer one.
+// A run that throws is asked again with its keys 5 s later. ask.now(...) runs at once
+// (awaitable), after any run in progress.
+export function coalesce(run, ms = 250) {
+  let keys = new Set();
+  let timer = null;
+  let running = null;
+  const go = async () => {
+    timer = null;
+    while (running) await running;
+    if (!keys.size) return;
+    const mine = keys;
+    keys = new Set();
+    running = (async () => {
+      try {
+        await run(mine);
+      } catch {
+        for (const k of mine) keys.add(k);
+        timer ??= setTimeout(go, 5000);
+      }
+    })();
+    await running;
+    running = null;
+    if (keys.size) timer ??= setTimeout(go, ms);
+  };
+  const ask = (...k) => {
+    for (const x of k) keys.add(x);
+    if (keys.size) timer ??= setTimeout(go, ms);
+  };
+  ask.now = (...k) => {
+    for (const x of k) keys.add(x);
+    clearTimeout(timer);
+    timer = null;
+    return go();
+  };
+  return ask;
+}
+
+// "Prefix: The daemon's sentence." in an alert element; a lost login says nothing here
+// (api() is on its way to the login page)
+export function sayError(elem, prefix, e) {
+  if (e.status !== 401) say(elem, prefix ? `${prefix}: ${e.message}` : e.message);
+}
+
+// the API's names in words: "no_answer" → "no answer", "logged_out" → "logged out"
+export const words = (name) => String(name).replaceAll('_', ' ');
+
+// worker_12 → 12, to sort sessions by number
+export const sessionNumber = (id) => Number(String(id).replace(/\D/g, '')) || 0;
 
 const PAGES = [['/', 'Sessions'], ['/scan.html', 'Link a phone'], ['/live-log.html', 'Live log'], ['/calls.html', 'Calls']];
 

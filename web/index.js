@@ -1,12 +1,12 @@
 // The sessions page: totals, one row per session with its pacing and actions, and the
 // proxies panel. It loads everything once, then follows the event stream: a session's
-// event re-reads that session only (many at once re-read the list), at most every 250 ms.
-import { $, ago, api, bar, confirmDialog, el, header, live, say } from '/common.js';
+// event re-reads that session only (many at once re-read the list), at most every 250 ms
+// and one read at a time (common.js coalesce), so an older answer never overwrites a newer.
+import { $, ago, api, bar, coalesce, confirmDialog, el, header, live, say, sayError, sessionNumber, words } from '/common.js';
 
 header();
 const sessions = new Map(); // sessionId → the API's session object
 const TRUST = ['cold', 'warm', 'hot'];
-const num = (id) => Number(id.replace(/\D/g, '')) || 0;
 
 // "socks5://user:***@10.0.0.7:1080" → "10.0.0.7:1080"
 function proxyHost(url) {
@@ -17,7 +17,7 @@ function proxyHost(url) {
 
 function statusText(s) {
   if (s.waitingForProxy) return 'waiting for a proxy';
-  return s.status.replace('_', ' ');
+  return words(s.status);
 }
 
 // the trust cell is a plain button until used: a thousand <select>s would slow the page
@@ -46,8 +46,10 @@ function row(s) {
     cell({ dir: 'auto' }, s.phone || '—'),
     cell({ title: s.proxy || 'no proxy: a direct connection' }, proxyHost(s.proxy)),
     cell({}, trustButton(s)),
-    cell({ className: 'sent num' }, `${s.sentToday} / ${limit ?? '∞'}`,
-      bar([{ value: s.sentToday, className: s.sentToday >= limit ? 'warn' : 'ok' }], limit || 1, `${s.sentToday} of ${limit ?? 'no limit'} sent today`)),
+    limit === null || limit === undefined
+      ? cell({ className: 'sent num' }, `${s.sentToday} `, el('span', { className: 'muted' }, '· no cap'))
+      : cell({ className: 'sent num' }, `${s.sentToday} / ${limit}`,
+        bar([{ value: s.sentToday, className: s.sentToday >= limit ? 'warn' : 'ok' }], limit, `${s.sentToday} of ${limit} sent today`)),
     cell({ className: 'num' }, String(s.queued)),
     cell({ className: 'ping', dataset: { at: s.lastPingAt || '' } }, ago(s.lastPingAt)),
     cell({ className: 'num' }, String(s.restarts)),
@@ -65,12 +67,14 @@ function matches(s, q, f) {
   return [s.sessionId, s.phone || '', s.proxy || ''].some((v) => v.toLowerCase().includes(q));
 }
 
-// a row is built once per version of its session (its ping time aside, which the clock
+// a row is built once per version of what it shows (its ping time aside, which the clock
 // updates in place) and reused by every filter and refresh
+const SHOWN = ['status', 'waitingForProxy', 'reason', 'lastError', 'phone', 'proxy', 'trustLevel', 'trustLevelFixed',
+  'sentToday', 'dailyLimit', 'queued', 'restarts'];
 const rows = new Map(); // sessionId → {key, tr}
 function rowOf(s) {
-  const { lastPingAt, ...rest } = s;
-  const key = JSON.stringify(rest);
+  const { lastPingAt } = s;
+  const key = JSON.stringify(SHOWN.map((k) => s[k]));
   let r = rows.get(s.sessionId);
   if (!r || r.key !== key) rows.set(s.sessionId, (r = { key, tr: row(s) }));
   const ping = r.tr.querySelector('.ping');
@@ -84,7 +88,7 @@ function rowOf(s) {
 function render() {
   const q = $('search').value.trim().toLowerCase();
   const f = $('filter').value;
-  const list = [...sessions.values()].filter((s) => matches(s, q, f)).sort((a, b) => num(a.sessionId) - num(b.sessionId));
+  const list = [...sessions.values()].filter((s) => matches(s, q, f)).sort((a, b) => sessionNumber(a.sessionId) - sessionNumber(b.sessionId));
   for (const id of rows.keys()) if (!sessions.has(id)) rows.delete(id);
   // move only what changed: re-inserting a thousand unchanged rows would lay them all out again
   const body = $('sessions');
@@ -122,62 +126,40 @@ function renderProxies(p) {
     el('td', { className: 'actions' }, el('button', { type: 'button', dataset: { act: 'reset' } }, 'Reset')))));
 }
 
-function failed(what, e) {
-  say($('error'), `${what}: ${e.message}`);
-}
-
-async function loadAll() {
+// what the stream asked for: 'all', 'stats', 'proxies', or 'session:<id>'
+async function refresh(keys) {
+  const ids = [...keys].filter((k) => k.startsWith('session:')).map((k) => k.slice(8));
   try {
-    const [list, st, px] = await Promise.all([api('/api/sessions'), api('/api/stats'), api('/api/proxies')]);
-    sessions.clear();
-    for (const s of list.sessions) sessions.set(s.sessionId, s);
-    render();
-    renderTotals(st);
-    renderProxies(px);
+    if (keys.has('all') || ids.length > 25) {
+      const [list, st, px] = await Promise.all([api('/api/sessions'), api('/api/stats?sessions=false'), api('/api/proxies')]);
+      sessions.clear();
+      for (const x of list.sessions) sessions.set(x.sessionId, x);
+      render();
+      renderTotals(st);
+      renderProxies(px);
+    } else {
+      for (const id of ids) {
+        try {
+          sessions.set(id, await api(`/api/sessions/${encodeURIComponent(id)}`));
+        } catch (e) {
+          if (e.status !== 404) throw e;
+          sessions.delete(id);
+        }
+      }
+      if (ids.length) render();
+      const [st, px] = await Promise.all([
+        ids.length || keys.has('stats') ? api('/api/stats?sessions=false') : null,
+        ids.length || keys.has('proxies') ? api('/api/proxies') : null]);
+      if (st) renderTotals(st);
+      if (px) renderProxies(px);
+    }
     say($('error'), '');
   } catch (e) {
-    if (e.status !== 401) failed('The sessions could not be loaded, retrying', e);
+    sayError($('error'), 'The page could not be brought up to date; it tries again in a moment', e);
+    throw e;
   }
 }
-
-// re-read the sessions named by events (or everything when many changed), then the totals
-const dirty = new Set();
-let all = false;
-let timer = null;
-function soon(id) {
-  if (id) dirty.add(id);
-  else all = true;
-  if (!timer) timer = setTimeout(flush, 250);
-}
-async function flush() {
-  const ids = [...dirty];
-  const everything = all || ids.length > 25;
-  dirty.clear();
-  all = false;
-  try {
-    if (everything) {
-      await loadAll();
-      return;
-    }
-    for (const id of ids) {
-      try {
-        sessions.set(id, await api(`/api/sessions/${encodeURIComponent(id)}`));
-      } catch (e) {
-        if (e.status === 404) sessions.delete(id);
-        else throw e;
-      }
-    }
-    render();
-    const [st, px] = await Promise.all([api('/api/stats'), api('/api/proxies')]);
-    renderTotals(st);
-    renderProxies(px);
-  } catch (e) {
-    if (e.status !== 401) failed('The live update failed, retrying', e);
-  } finally {
-    timer = null;
-    if (dirty.size || all) timer = setTimeout(flush, 250);
-  }
-}
+const soon = coalesce(refresh, 250);
 
 async function act(what, fn) {
   say($('note'), '');
@@ -186,7 +168,7 @@ async function act(what, fn) {
     say($('error'), '');
     if (done) say($('note'), done);
   } catch (e) {
-    if (e.status !== 401) failed(what, e);
+    sayError($('error'), what, e);
   }
 }
 
@@ -196,32 +178,37 @@ $('sessions').addEventListener('click', (ev) => {
   const id = b.closest('[data-id]').dataset.id;
   const path = `/api/sessions/${encodeURIComponent(id)}`;
   if (b.dataset.act === 'trust') {
+    if (!sessions.has(id)) return;
     const sel = trustSelect(sessions.get(id));
     const was = sel.value;
-    sel.addEventListener('blur', () => { if (sel.isConnected && sel.value === was) sel.replaceWith(trustButton(sessions.get(id))); });
+    sel.addEventListener('blur', () => { if (sel.isConnected && sel.value === was && sessions.has(id)) sel.replaceWith(trustButton(sessions.get(id))); });
     b.replaceWith(sel);
     sel.focus();
   } else if (b.dataset.act === 'restart') {
     act(`${id} could not be restarted`, async () => {
       await api(`${path}/restart`, { method: 'POST', body: {} });
-      soon(id);
+      soon(`session:${id}`);
       return `${id} is restarting.`;
     });
   } else if (b.dataset.act === 'logout') {
     act(`${id} could not be logged out`, async () => {
       if (!(await confirmDialog(`Log ${id} out of WhatsApp? The phone will have to be linked again.`, 'Log out'))) return '';
       await api(`${path}/logout`, { method: 'POST', body: {} });
-      soon(id);
+      soon(`session:${id}`);
       return `${id} was logged out.`;
     });
   } else if (b.dataset.act === 'delete') {
     act(`${id} could not be deleted`, async () => {
       if (!(await confirmDialog(`Delete ${id}? Its worker stops and its queued messages are dropped.`))) return '';
-      b.closest('[data-id]').classList.add('gone');
+      const tr = b.closest('[data-id]');
+      tr.classList.add('gone');
       try {
         await api(path, { method: 'DELETE' });
+      } catch (e) {
+        tr.classList.remove('gone');
+        throw e;
       } finally {
-        soon(id);
+        soon(`session:${id}`);
       }
       return `${id} was deleted.`;
     });
@@ -233,7 +220,13 @@ $('sessions').addEventListener('change', (ev) => {
   if (!sel) return;
   const id = sel.closest('[data-id]').dataset.id;
   act(`The trust level of ${id} could not be set`, async () => {
-    const s = await api(`/api/sessions/${encodeURIComponent(id)}/trust-level`, { method: 'POST', body: { trustLevel: sel.value || null } });
+    let s;
+    try {
+      s = await api(`/api/sessions/${encodeURIComponent(id)}/trust-level`, { method: 'POST', body: { trustLevel: sel.value || null } });
+    } catch (e) {
+      if (sessions.has(id)) sel.replaceWith(trustButton(sessions.get(id)));
+      throw e;
+    }
     sessions.set(id, s);
     render();
     return sel.value ? `${id} now sends at the ${sel.value} pace.` : `${id} follows its account's age again (${s.trustLevel}).`;
@@ -246,26 +239,27 @@ $('proxies').addEventListener('click', (ev) => {
   const id = b.closest('tr').dataset.proxy;
   act(`Proxy ${id} could not be reset`, async () => {
     await api(`/api/proxies/${id}/reset`, { method: 'POST', body: {} });
-    renderProxies(await api('/api/proxies'));
+    await soon.now('proxies');
     return `Proxy ${id} was reset and is checked again.`;
   });
 });
 
 $('provision').addEventListener('click', () => act('No session could be provisioned', async () => {
   const s = await api('/api/sessions/provision', { method: 'POST', body: {} });
-  soon(s.sessionId);
+  soon(`session:${s.sessionId}`);
   return `${s.sessionId} was provisioned; link a phone to it from its row.`;
 }));
 
 $('search').addEventListener('input', render);
 $('filter').addEventListener('change', render);
 
-live(['session.status', 'session.qr', 'message.status', 'call.status', 'proxy.status'], {
-  'session.status': (e) => soon(e.sessionId),
-  'session.qr': (e) => soon(e.sessionId),
-  'message.status': (e) => soon(e.sessionId),
-  'call.status': () => api('/api/stats').then(renderTotals, () => {}),
-  'proxy.status': () => api('/api/proxies').then(renderProxies, () => {}),
+// a QR rotation changes nothing shown here; session.status covers waiting for a scan. The
+// stream resumes from the last event after a drop, so nothing needs re-reading then.
+live(['session.status', 'message.status', 'call.status', 'proxy.status'], {
+  'session.status': (e) => soon(`session:${e.sessionId}`),
+  'message.status': (e) => soon(`session:${e.sessionId}`),
+  'call.status': () => soon('stats'),
+  'proxy.status': () => soon('proxies'),
 });
 
 // the clocks ("12 s ago") tick without re-reading anything
@@ -273,10 +267,10 @@ setInterval(() => {
   const now = Date.now();
   for (const td of document.querySelectorAll('#sessions .ping')) td.textContent = ago(td.dataset.at, now);
 }, 5000);
-setInterval(loadAll, 30000); // the pings' times, and anything a lost event missed
+setInterval(() => soon('all'), 30000); // the pings' times
 
 // marks for bench/dashboard-1000: the table built, then the frame that shows it painted
-await loadAll();
+await soon.now('all');
 performance.mark('sessions-rendered');
 requestAnimationFrame(() => setTimeout(() => {
   performance.mark('sessions-painted');

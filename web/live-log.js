@@ -3,8 +3,9 @@
 // event (?since=, then Last-Event-ID on reconnects), so nothing shows twice and nothing is
 // missed in between. Filters by type, session and level hide rows, those already shown and
 // those to come; pause keeps receiving but holds the new events back until resume. At most
-// MAX events are kept, in memory and in the DOM: the oldest are dropped, and counted.
-import { $, api, el, header, live, say } from '/common.js';
+// MAX events are kept, in memory and in the DOM: the oldest are dropped, and counted. The
+// events that arrive within one animation frame are rendered together.
+import { $, api, el, header, live, say, sayError, sessionNumber } from '/common.js';
 
 const MAX_EVENTS = 2000; // the bound; ?max=N lowers it (10…2000), for tests and slow machines
 const MAX = Math.min(MAX_EVENTS, Math.max(10, Number(new URLSearchParams(location.search).get('max')) || MAX_EVENTS));
@@ -61,8 +62,11 @@ const hms = (t) => `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSecon
 const count = (n) => n.toLocaleString('en');
 
 let shown = []; // {e, tr}, oldest first; their rows are in #log, newest on top
+let visible = 0; // how many of them the filters show
 let held = []; // the events that came while paused, oldest first
+let pending = []; // the events that came since the last frame, oldest first
 let dropped = 0;
+const sessions = new Set(); // every session seen, offered by the session filter
 let lastId = null; // the newest event here; null until the backlog (or the first event) says
 let paused = false;
 let matches = () => true;
@@ -89,18 +93,22 @@ function render(events) {
   const rows = events.map((e) => {
     const tr = row(e);
     tr.hidden = !matches(e);
+    visible += !tr.hidden;
     shown.push({ e, tr });
     return tr;
   });
   $('log').prepend(...rows.reverse());
-  while (shown.length > MAX) {
-    shown.shift().tr.remove();
-    dropped++;
+  if (shown.length > MAX) {
+    const old = shown.splice(0, shown.length - MAX);
+    for (const { tr } of old) {
+      visible -= !tr.hidden;
+      tr.remove();
+    }
+    dropped += old.length;
   }
 }
 
 function status() {
-  const visible = shown.reduce((n, x) => n + !x.tr.hidden, 0);
   $('count').textContent = !shown.length ? 'No events yet.'
     : !visible ? `No events match the filters (${count(shown.length)} hidden).`
     : `${count(visible)} of ${count(shown.length)} events shown.`;
@@ -110,21 +118,37 @@ function status() {
 
 // the session filter offers every session seen, in number order
 function noteSession(id) {
+  if (!id || sessions.has(id)) return;
+  sessions.add(id);
   const sel = $('session');
-  if (!id || [...sel.options].some((o) => o.value === id)) return;
-  const num = (s) => Number(s.replace(/^\D+/, ''));
-  const next = [...sel.options].find((o) => o.value && num(o.value) > num(id));
+  const next = [...sel.options].find((o) => o.value && sessionNumber(o.value) > sessionNumber(id));
   sel.insertBefore(el('option', { value: id }, id), next || null);
 }
 
+// an event from the stream: kept for the next frame (at most MAX of them, should frames stop
+// while the tab is hidden)
 function add(e) {
   if (lastId !== null && e.id <= lastId) return; // a reconnect may repeat the last one
   lastId = e.id;
-  noteSession(e.sessionId);
-  if (!paused) render([e]);
-  else if (held.push(e) > MAX) {
-    held.shift();
+  if (!pending.length) requestAnimationFrame(flush);
+  if (pending.push(e) > MAX) {
+    pending.shift();
     dropped++;
+  }
+}
+
+// the events of this frame: shown, or held back while paused
+function flush() {
+  const events = pending;
+  pending = [];
+  for (const e of events) noteSession(e.sessionId);
+  if (!paused) render(events);
+  else {
+    held.push(...events);
+    if (held.length > MAX) {
+      dropped += held.length - MAX;
+      held = held.slice(-MAX);
+    }
   }
   status();
 }
@@ -134,7 +158,11 @@ function applyFilters() {
   const session = $('session').value;
   const min = LEVELS.indexOf($('level').value);
   matches = (e) => types.has(e.type) && (!session || e.sessionId === session) && LEVELS.indexOf(level(e)) >= min;
-  for (const x of shown) x.tr.hidden = !matches(x.e);
+  visible = 0;
+  for (const x of shown) {
+    x.tr.hidden = !matches(x.e);
+    visible += !x.tr.hidden;
+  }
   status();
 }
 
@@ -169,7 +197,7 @@ $('bound').textContent = `The page keeps the latest ${count(MAX)} events.`;
 try {
   await backlog();
 } catch (err) {
-  say($('error'), `The recent events could not be loaded. ${err.message} New events are shown as they come.`);
+  sayError($('error'), 'The recent events could not be loaded (new events are shown as they come)', err);
 }
 status();
 live(TYPES, { '*': add }, $('live'), lastId);

@@ -2,7 +2,7 @@
 // linked yet, shows its QR as the daemon's SVG and replaces it as the QR rotates, or asks for a
 // pairing code for a phone number; flips to "Connected as +…" the moment the session connects.
 // Everything follows the live event stream; nothing reloads the page.
-import { $, api, el, header, live, say } from '/common.js';
+import { $, api, coalesce, el, header, live, say, sayError, words } from '/common.js';
 
 header();
 
@@ -11,6 +11,8 @@ let session = null; // its last GET /api/sessions/{id}
 let mode = 'qr'; // 'qr' or 'pair'
 let qrShown = false; // the img holds a QR that loaded
 let deleted = false;
+let loadSeq = 0; // the newest load(): an older answer that comes after it is dropped
+let codeNew = false; // a pairing code arrived: the next load shows it
 
 // the states a session does not leave by itself, in words
 const FAILURES = {
@@ -64,27 +66,30 @@ function showCode(code) {
 
 // (re)reads the session; newCode shows its pairing code (one just arrived)
 async function load(newCode = false) {
+  codeNew ||= newCode;
+  const seq = ++loadSeq;
   const want = id;
   try {
     const s = await api(path(''));
-    if (want !== id) return;
+    if (seq !== loadSeq) return;
     session = s;
     say($('error'), '');
     if (s.status !== 'qr_ready') qrShown = false;
     else if (!qrShown) loadQr(Date.now());
-    if (s.pairingCode && (newCode || s.loginMethod === 'pairing_code')) {
+    if (s.pairingCode && (codeNew || s.loginMethod === 'pairing_code')) {
       mode = 'pair';
       showCode(s.pairingCode);
     }
+    codeNew = false;
     render();
   } catch (e) {
-    if (want !== id) return;
+    if (seq !== loadSeq) return;
     if (e.status === 404) {
       say($('error'), `There is no session ${want}. It may have been deleted: provision a new one or pick another below.`);
       id = null;
       showPicker();
     } else {
-      say($('error'), `The session could not be loaded. ${e.message}`);
+      sayError($('error'), 'The session could not be loaded', e);
     }
   }
 }
@@ -94,6 +99,7 @@ function open(newId) {
   session = null;
   qrShown = false;
   deleted = false;
+  codeNew = false;
   mode = 'qr';
   $('code').hidden = true;
   say($('pair-error'), '');
@@ -110,24 +116,25 @@ function open(newId) {
 function showPicker() {
   $('link').hidden = true;
   $('pick').hidden = false;
-  refreshList();
+  refreshList.now('list');
 }
 
-async function refreshList() {
+// the sessions not linked yet; every session.status of any session asks again, at most every 300 ms
+const refreshList = coalesce(async () => {
   if ($('pick').hidden) return;
   try {
     const { sessions } = await api('/api/sessions');
     const waiting = sessions.filter((s) => !s.firstConnectedAt && s.status !== 'connected' && !FAILURES[s.status]);
     const sel = $('sessions');
     const keep = sel.value;
-    sel.replaceChildren(...waiting.map((s) => el('option', { value: s.sessionId }, `${s.sessionId} — ${s.status.replace('_', ' ')}`)));
+    sel.replaceChildren(...waiting.map((s) => el('option', { value: s.sessionId }, `${s.sessionId} — ${words(s.status)}`)));
     if (!waiting.length) sel.append(el('option', { value: '', disabled: true, selected: true }, 'none is waiting to be linked'));
     else if (waiting.some((s) => s.sessionId === keep)) sel.value = keep;
     $('choose').querySelector('button').disabled = !waiting.length;
   } catch (e) {
-    say($('error'), `The sessions could not be listed. ${e.message}`);
+    sayError($('error'), 'The sessions could not be listed', e);
   }
-}
+}, 300);
 
 $('provision').addEventListener('submit', async (ev) => {
   ev.preventDefault();
@@ -137,7 +144,7 @@ $('provision').addEventListener('submit', async (ev) => {
     say($('error'), '');
     open(r.sessionId);
   } catch (e) {
-    say($('error'), `No new session could be made. ${e.message}`);
+    sayError($('error'), 'No new session could be made', e);
   } finally {
     $('new').disabled = false;
   }
@@ -171,7 +178,7 @@ $('pair-pane').addEventListener('submit', async (ev) => {
     const r = await api(path('/pairing-code'), { method: 'POST', body: { phone } });
     showCode(r.code);
   } catch (e) {
-    say($('pair-error'), e.message);
+    sayError($('pair-error'), '', e);
   } finally {
     $('pair').disabled = false;
     render();
@@ -180,25 +187,26 @@ $('pair-pane').addEventListener('submit', async (ev) => {
 
 // ---- live: only this session's events change the view ----
 
-const stream = live(['session.qr', 'session.status'], {
+live(['session.qr', 'session.status'], {
   'session.qr': (e) => {
     if (e.sessionId !== id || !session || session.status === 'connected') return;
     if (e.data?.loginMethod === 'pairing_code') load(true);
     else loadQr(e.id);
   },
   'session.status': (e) => {
-    if (!id) return refreshList();
+    if (!id) return refreshList('list');
     if (e.sessionId !== id) return;
     if (e.data?.status === 'deleted') {
       deleted = true;
+      loadSeq++; // a load on its way is older: its 404 would say "no session"
       render();
     } else {
       load();
     }
   },
+  // (re)connected: catch up with anything the stream missed meanwhile
+  open: () => (id ? load() : refreshList('list')),
 });
-// (re)connected: catch up with anything the stream missed meanwhile
-stream.addEventListener('open', () => (id ? load() : refreshList()));
 
 if (id) open(id);
 else showPicker();

@@ -192,15 +192,15 @@ test('errors in words: nothing selected, a file that is no CSV, a lead the daemo
     assert.equal(started.length, 0, 'nothing was sent');
 
     await page.setInputFiles('#csv', { name: 'empty.csv', mimeType: 'text/csv', buffer: Buffer.alloc(0) });
-    await page.waitForSelector('#leads-error:text("empty.csv was not imported. The first line must be the header name,phone")');
+    await page.waitForSelector('#leads-error:text("empty.csv was not imported: The first line must be the header name,phone")');
     await page.setInputFiles('#csv', { name: 'photo.png', mimeType: 'image/png', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10, 0, 0]) });
-    await page.waitForSelector('#leads-error:text("photo.png was not imported. The first line must be the header")');
+    await page.waitForSelector('#leads-error:text("photo.png was not imported: The first line must be the header")');
     assert.equal(await page.$eval('#leads-error', (e) => e.textContent.includes('{')), false, 'no raw JSON');
 
     await page.fill('#add-name', 'Nobody');
     await page.fill('#add-phone', '12');
     await page.click('#add button[type=submit]');
-    await page.waitForSelector('#leads-error:text("The lead was not added. Phone must be 8 to 15 digits")');
+    await page.waitForSelector('#leads-error:text("The lead was not added: Phone must be 8 to 15 digits")');
     await shot(page, 'calls-errors');
 
     // two leads: called at once, no run; the answer waits for their CallSids

@@ -60,7 +60,7 @@ test('the sessions table follows the event stream: a session that links shows as
   await page.waitForSelector(`${rowOf(id)} .status.connected`, { timeout: 5000 });
   assert.match(await page.textContent(rowOf(id)), /\+972501250001/);
   assert.match(await page.textContent(rowOf(id)), /127\.0\.0\.1:108[12]/, 'the proxy host');
-  assert.match(await page.textContent('#totals [data-total="Connected"]'), /^1/);
+  await page.waitForSelector('#totals [data-total="Connected"] b:text-is("1")');
   assert.equal(reloaded, false, 'no page reload');
   // logging out leads back to the login; the pages need a login again
   page.noProblems();
@@ -180,6 +180,23 @@ test('the proxies panel: health, load, a reset button; passwords never shown; er
   const err = await page.textContent('#error');
   assert.match(err, /^Proxy \d+ could not be reset: The daemon could not do that \(The proxy could not be reset\.\) Try again/);
   assert.ok(!err.includes('{'), err);
+  page.noProblems();
+  await ctx.close();
+});
+
+test('a lost event stream says so, comes back by itself, and the page is live again (last: it restarts the daemon)', async () => {
+  const { ctx, page } = await loggedIn(browser, d);
+  await page.waitForSelector('#live:text-is("live")');
+  let reloaded = false;
+  page.on('framenavigated', () => { reloaded = true; });
+  await d.stop();
+  await page.waitForSelector('#live.down:text("reconnecting")');
+  await shot(page, 'index-reconnecting');
+  await d.start();
+  await page.waitForSelector('#live:not(.down):text-is("live")', { timeout: 15000 });
+  const id = await d.provision({});
+  await page.waitForSelector(`${rowOf(id)} .status.qr_ready`, { timeout: 10000 });
+  assert.equal(reloaded, false, 'no page reload');
   page.noProblems();
   await ctx.close();
 });

@@ -121,6 +121,34 @@ test('the live log shows the backlog then the stream, once each, and filters by 
   await ctx.close();
 });
 
+test('the events that happen while the stream opens come after the backlog, once each and in order', async () => {
+  const s = await connected(d, '+972501250004');
+  const { ctx, page } = await loggedIn(browser, d);
+  // the stream's request waits until the events below happened
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  let asked;
+  const requested = new Promise((r) => { asked = r; });
+  await page.route('**/api/events/stream*', async (r) => {
+    asked();
+    await gate;
+    await r.continue();
+  });
+  await page.goto(`${d.url}/live-log.html`);
+  await requested; // the backlog is shown
+  const before = (await d.get('/api/events?limit=1000')).json.events.at(-1).id;
+  for (let i = 1; i <= 5; i++) assert.equal((await d.sim(s, '/sim/receive', { from: '972500000009', text: `held ${i}` })).status, 200);
+  release();
+  await page.waitForSelector('#live:text-is("live")');
+  assert.equal((await d.sim(s, '/sim/receive', { from: '972500000009', text: 'after' })).status, 200);
+  const all = await caughtUp(page, d);
+  assert.ok(all.filter((e) => e.id > before).length >= 5, 'events happened while the stream was held');
+  const ids = (await allIds(page)).filter((id) => id <= all.at(-1).id);
+  assert.deepEqual(ids, all.map((e) => e.id).reverse(), 'every event once, newest on top');
+  page.noProblems();
+  await ctx.close();
+});
+
 test('pause holds new events back and counts them; resume shows them', async () => {
   const c = await connected(d, '+972501250002');
   const { ctx, page } = await loggedIn(browser, d, { path: '/live-log.html' });
@@ -141,7 +169,8 @@ test('pause holds new events back and counts them; resume shows them', async () 
   const got = (await visible(page)).filter((r) => r.type === 'message.received' && r.session === c);
   assert.deepEqual(got.map((r) => r.text), texts.map((t) => `from +972500000009: ${t}`).reverse());
   // the text from outside is isolated (Hebrew keeps its direction)
-  const bdis = await page.$$eval('#log tr[data-type="message.received"] summary bdi', (bs) => bs.map((x) => x.textContent));
+  const bdis = await page.$$eval(`#log tr[data-type="message.received"][data-session="${c}"] summary bdi`,
+    (bs) => bs.map((x) => x.textContent));
   assert.deepEqual(bdis, [...texts].reverse());
   assert.equal((await allIds(page)).length, shownBefore.length + 3);
   page.noProblems();

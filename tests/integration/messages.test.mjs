@@ -69,6 +69,13 @@ test('send flow: 202 once committed, the worker sends it once, status and figure
     const stats = await d.get('/api/stats');
     assert.equal(stats.json.messages.sentToday, 1);
     assert.equal(stats.json.sessions.find((x) => x.sessionId === id).sentToday, 1);
+    assert.deepEqual(stats.json.calls, { active: 0, limit: 3, enabled: false });
+    const totals = await d.get('/api/stats?sessions=false');
+    assert.equal(totals.json.sessions, undefined);
+    assert.deepEqual({ ...totals.json, sessions: undefined }, { ...stats.json, sessions: undefined });
+    const bad = await d.get('/api/stats?sessions=no');
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /sessions must be true or false/);
     const metrics = await d.get('/metrics');
     assert.match(metrics.text, /switchboard_messages_total\{status="sent"\} 1\n/);
     assert.match(metrics.text, /switchboard_dispatch_lag_seconds_count [1-9]/);
