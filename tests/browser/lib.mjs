@@ -21,12 +21,17 @@ export async function launch() {
 }
 
 // a new 1280×800 context logged in through the form; pages that break a rule of the
-// dashboard (an uncaught error, a CSP violation) fail the test that owns them
+// dashboard (an uncaught error, a CSP violation, a request to anywhere but the daemon) fail
+// the test that owns them (page.noProblems())
 export async function loggedIn(browser, d, { key = ADMIN_KEY, path: p = '/' } = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // it works with no internet: nothing is fetched from anywhere but the daemon
+  page.on('request', (r) => {
+    if (!r.url().startsWith(`${d.url}/`) && !r.url().startsWith('data:')) problems.push(`a request elsewhere: ${r.url()}`);
+  });
   page.on('console', (m) => {
     if (m.type() === 'error' && !/Failed to load resource|EventSource/.test(m.text())) problems.push(`console: ${m.text()}`);
   });
