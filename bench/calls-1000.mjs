@@ -33,6 +33,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startFakeTwilio } from '../tests/fakes/twilio.mjs';
 import { freePort, sleep } from '../tests/integration/lib.mjs';
+import { spawnDaemon } from './sblib.mjs';
 
 const TMP = process.argv[2];
 if (!TMP || !fs.existsSync(TMP)) {
@@ -175,18 +176,8 @@ async function main() {
   log(`daemon: ${DAEMON} on 127.0.0.1:${port}, DATA_DIR ${DATA} (${fsType(TMP)})`);
   log(`settings: TWILIO_CPS=0 CALL_HOURS=00:00-24:00 LOG_LEVEL=warn PUBLIC_URL=${BASE} TWILIO_TWIML_URL=http://127.0.0.1:9/twiml` +
     ` SQLITE_SYNCHRONOUS=${SYNC || '(default FULL)'}, CALL_CONCURRENCY and the rest default`);
-  const logfd = fs.openSync(path.join(TMP, 'daemon.log'), 'a');
-  daemon = spawn(DAEMON, [], { env, cwd: TMP, stdio: ['ignore', logfd, logfd] });
-  fs.closeSync(logfd);
-  fs.writeFileSync(path.join(TMP, 'daemon.pid'), String(daemon.pid));
-  daemonExited = new Promise((resolve) => daemon.on('exit', (code, signal) => resolve({ code, signal })));
+  ({ proc: daemon, exited: daemonExited } = await spawnDaemon(TMP, env, BASE));
   const pid = daemon.pid;
-  for (let i = 0; ; i++) {
-    if (daemon.exitCode !== null) throw new Error(`the daemon exited at start:\n${fs.readFileSync(path.join(TMP, 'daemon.log'), 'utf8')}`);
-    try { if ((await fetch(`${BASE}/health`)).status === 200) break; } catch {}
-    if (i > 300) throw new Error('the daemon did not answer /health within 15 s');
-    await sleep(50);
-  }
 
   // ---- 1. the leads: one CSV import, then their ids page by page
   let csv = 'name,phone\n';

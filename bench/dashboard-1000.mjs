@@ -15,18 +15,14 @@
 //
 // argv[2]: a fresh temp dir (owned by the wrapper). Environment: SB_BUILD, BENCH_SESSIONS,
 // BENCH_PING_MS, BENCH_LOADS, BENCH_WINDOW_S, CHROMIUM (/usr/bin/chromium).
-import { createRequire } from 'node:module';
+import { launch } from '../tests/browser/lib.mjs';
 import { API_KEY, Daemon, log, quantile, sleep, t } from './sblib.mjs';
-
-const require = createRequire(new URL('../tests/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
 
 const TMP = process.argv[2];
 const N = Number(process.env.BENCH_SESSIONS || 1000);
 const PING_MS = Number(process.env.BENCH_PING_MS || 1000);
 const LOADS = Math.min(20, Number(process.env.BENCH_LOADS || 5));
 const WINDOW_S = Math.min(300, Number(process.env.BENCH_WINDOW_S || 35));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TARGET_PAINT_MS = 1000;
 const TARGET_TASK_MS = 200;
 const TARGET_SEARCH_P95_MS = 100;
@@ -42,16 +38,12 @@ const d = new Daemon(TMP, { WORKER_COMMAND: `${process.env.SB_BUILD}/sim-worker 
 let browser;
 try {
   await d.start();
-  log(`dashboard: ${N} sessions pinging every ${PING_MS} ms, chromium ${CHROMIUM}`);
+  log(`dashboard: ${N} sessions pinging every ${PING_MS} ms, chromium ${process.env.CHROMIUM || '/usr/bin/chromium'}`);
   const t0 = t();
   const sessions = await d.provisionAndLink(N, 600000);
   log(`linked:  ${sessions.length} sessions connected in ${((t() - t0) / 1000).toFixed(1)} s`);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launch(); // as the browser tests run it
   // one login, then cold loads of / in fresh pages (no cache between them)
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const login = await fetch(`${d.base}/api/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ apiKey: API_KEY }) });

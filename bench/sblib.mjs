@@ -1,6 +1,6 @@
-// Shared by the node drivers of bench/enqueue and bench/dispatch: start the daemon on a
-// loopback port with a temp DATA_DIR, provision simulator sessions and link them with
-// the simulator's signed /sim/scan, plus small statistics helpers. Every loop is bounded.
+// Shared by the node drivers of the benchmarks: start the daemon on a loopback port with
+// a temp DATA_DIR, provision simulator sessions and link them with the simulator's signed
+// /sim/scan, plus small statistics helpers. Every loop is bounded.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -94,6 +94,25 @@ export function simCall(address, key, p, body, timeoutMs = 10000) {
   });
 }
 
+// starts the daemon in `dir` with exactly `env` (its log in dir/daemon.log, its pid in
+// dir/daemon.pid, where the wrappers' cleanup finds it) and waits for base/health, at most
+// 15 s; -> {proc, exited}, `exited` resolving to {code, signal}
+export async function spawnDaemon(dir, env, base) {
+  const logPath = path.join(dir, 'daemon.log');
+  const fd = fs.openSync(logPath, 'a');
+  const proc = spawn(DAEMON, [], { env, cwd: dir, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  fs.writeFileSync(path.join(dir, 'daemon.pid'), String(proc.pid));
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`the daemon exited at start:\n${fs.readFileSync(logPath, 'utf8')}`);
+    try { if ((await fetch(`${base}/health`)).status === 200) break; } catch {}
+    if (i > 300) throw new Error('the daemon did not answer /health within 15 s');
+    await sleep(50);
+  }
+  return { proc, exited };
+}
+
 export class Daemon {
   // dir: a fresh temp dir (the caller removes it); env: extra settings
   constructor(dir, env = {}) {
@@ -122,18 +141,8 @@ export class Daemon {
       ...this.extra,
     };
     this.env = env;
-    const fd = fs.openSync(this.logPath, 'a');
-    this.proc = spawn(DAEMON, [], { env, cwd: this.dir, stdio: ['ignore', fd, fd] });
-    fs.closeSync(fd);
-    fs.writeFileSync(path.join(this.dir, 'daemon.pid'), String(this.proc.pid));
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    ({ proc: this.proc, exited: this.exited } = await spawnDaemon(this.dir, env, this.base));
     this.pid = this.proc.pid;
-    for (let i = 0; ; i++) {
-      if (this.proc.exitCode !== null) throw new Error(`the daemon exited at start:\n${fs.readFileSync(this.logPath, 'utf8')}`);
-      try { if ((await fetch(`${this.base}/health`)).status === 200) break; } catch {}
-      if (i > 300) throw new Error('the daemon did not answer /health within 15 s');
-      await sleep(50);
-    }
   }
 
   // one API call on the keep-alive agent -> {status, json, text}

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { freePort, sleep, sign, workerKey, workerPids } from '../tests/integration/lib.mjs';
+import { spawnDaemon } from './sblib.mjs';
 
 const TMP = process.argv[2];
 if (!TMP || !fs.existsSync(TMP)) {
@@ -180,18 +181,8 @@ async function main() {
   };
   log(`daemon: ${DAEMON} on 127.0.0.1:${port}, DATA_DIR ${DATA}`);
   log(`settings: PROVISIONING_INTERVAL_MS=0 MAX_WORKERS=2000 LOG_LEVEL=warn WORKER_COMMAND="sim-worker --ping-ms ${PING_MS} --qr-ms 20000", other settings default (WATCHDOG_INTERVAL_MS 60000)`);
-  const logfd = fs.openSync(path.join(TMP, 'daemon.log'), 'a');
-  daemon = spawn(DAEMON, [], { env, cwd: TMP, stdio: ['ignore', logfd, logfd] });
-  fs.closeSync(logfd);
-  fs.writeFileSync(path.join(TMP, 'daemon.pid'), String(daemon.pid));
-  daemonExited = new Promise((resolve) => daemon.on('exit', (code, signal) => resolve({ code, signal })));
+  ({ proc: daemon, exited: daemonExited } = await spawnDaemon(TMP, env, BASE));
   const pid = daemon.pid;
-  for (let i = 0; ; i++) {
-    if (daemon.exitCode !== null) throw new Error(`the daemon exited at start:\n${fs.readFileSync(path.join(TMP, 'daemon.log'), 'utf8')}`);
-    try { if ((await fetch(`${BASE}/health`)).status === 200) break; } catch {}
-    if (i > 300) throw new Error('the daemon did not answer /health within 15 s');
-    await sleep(50);
-  }
   const limits = readProc(pid, 'limits') || '';
   const nofile = (limits.match(/^Max open files\s+(\d+)\s+(\d+)/m) || []).slice(1).join(' / ');
   const nproc = (limits.match(/^Max processes\s+(\S+)\s+(\S+)/m) || []).slice(1).join(' / ');
