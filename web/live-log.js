@@ -84,13 +84,16 @@ function row(e) {
       el('pre', {}, JSON.stringify(e.data, null, 2)))));
 }
 
+// the newest MAX of a list of events (oldest first), the others counted as dropped
+function newest(events) {
+  if (events.length <= MAX) return events;
+  dropped += events.length - MAX;
+  return events.slice(-MAX);
+}
+
 // shows events (oldest first), then drops the oldest rows beyond MAX
 function render(events) {
-  if (events.length > MAX) {
-    dropped += events.length - MAX;
-    events = events.slice(-MAX);
-  }
-  const rows = events.map((e) => {
+  const rows = newest(events).map((e) => {
     const tr = row(e);
     tr.hidden = !matches(e);
     visible += !tr.hidden;
@@ -143,13 +146,7 @@ function flush() {
   pending = [];
   for (const e of events) noteSession(e.sessionId);
   if (!paused) render(events);
-  else {
-    held.push(...events);
-    if (held.length > MAX) {
-      dropped += held.length - MAX;
-      held = held.slice(-MAX);
-    }
-  }
+  else held = newest([...held, ...events]);
   status();
 }
 

@@ -75,10 +75,10 @@ test('actions from the table: provision, trust level, restart, log out, delete w
   const { ctx, page } = await loggedIn(browser, d);
   await page.waitForSelector('#live:text-is("live")');
   // provision from the page: a new row waiting for a scan, with a link to the scan page
-  const before = new Set((await d.get('/api/sessions')).json.sessions.map((s) => s.sessionId));
+  const existing = new Set((await d.get('/api/sessions')).json.sessions.map((s) => s.sessionId));
   await page.click('#provision');
   await page.waitForSelector('#note:text("was provisioned")');
-  const id = (await d.get('/api/sessions')).json.sessions.map((s) => s.sessionId).find((x) => !before.has(x));
+  const id = (await d.get('/api/sessions')).json.sessions.map((s) => s.sessionId).find((x) => !existing.has(x));
   assert.ok(id, 'a new session exists');
   await page.waitForSelector(`${rowOf(id)} .status.qr_ready`, { timeout: 10000 });
   assert.equal(await page.getAttribute(`${rowOf(id)} a:text("Link")`, 'href'), `/scan.html?session=${id}`);
