@@ -86,7 +86,9 @@ test('a worker command that exits at once: failed after the cap, with growing ga
   const starts = [...d.log().matchAll(/^(\S+) info runner: worker started session=worker_1 /gm)].map((m) => Date.parse(m[1]));
   assert.equal(starts.length, 5);
   const gaps = starts.slice(1).map((t0, i) => t0 - starts[i]);
-  for (let i = 0; i < gaps.length; i++) assert.ok(gaps[i] >= delays[i] - 2, `gap ${i} honours its delay: ${gaps} vs ${delays}`);
+  // (each start's line is written after its fork returns, which on a loaded machine can
+  // trail the fork by a few ms: 10 ms of slack, against delays of 100 ms and more)
+  for (let i = 0; i < gaps.length; i++) assert.ok(gaps[i] >= delays[i] - 10, `gap ${i} honours its delay: ${gaps} vs ${delays}`);
   // not retried until asked
   const n = starts.length;
   await new Promise((r) => setTimeout(r, 1000));
