@@ -3,7 +3,7 @@
 // on the events kept. Every event comes from the real daemon and its simulator workers.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Daemon } from '../integration/lib.mjs';
+import { Daemon, waitFor } from '../integration/lib.mjs';
 import { launch, loggedIn, shot } from './lib.mjs';
 
 const TYPES = ['session.status', 'session.qr', 'message.status', 'message.received', 'call.status', 'run.status',
@@ -136,13 +136,16 @@ test('the events that happen while the stream opens come after the backlog, once
   });
   await page.goto(`${d.url}/live-log.html`);
   await requested; // the backlog is shown
-  const before = (await d.get('/api/events?limit=1000')).json.events.at(-1).id;
+  const lastBefore = (await d.get('/api/events?limit=1000')).json.events.at(-1).id;
   for (let i = 1; i <= 5; i++) assert.equal((await d.sim(s, '/sim/receive', { from: '972500000009', text: `held ${i}` })).status, 200);
   release();
   await page.waitForSelector('#live:text-is("live")');
   assert.equal((await d.sim(s, '/sim/receive', { from: '972500000009', text: 'after' })).status, 200);
+  // the simulator reports a message after answering /sim/receive: wait for the last one in the log
+  await waitFor(async () => (await d.get('/api/events?type=message.received&limit=1000')).json.events.some((e) => e.data.text === 'after'),
+    { what: 'the last message.received in the daemon' });
   const all = await caughtUp(page, d);
-  assert.ok(all.filter((e) => e.id > before).length >= 5, 'events happened while the stream was held');
+  assert.ok(all.filter((e) => e.id > lastBefore).length >= 5, 'events happened while the stream was held');
   const ids = (await allIds(page)).filter((id) => id <= all.at(-1).id);
   assert.deepEqual(ids, all.map((e) => e.id).reverse(), 'every event once, newest on top');
   page.noProblems();
@@ -195,6 +198,9 @@ test('the buffer is bounded: never more rows than ?max=, the oldest dropped and 
       }).observe(document.getElementById('log'), { childList: true });
     });
     for (let i = 1; i <= 80; i++) await d3.sim(s, '/sim/receive', { from: '972500000009', text: `הודעה ${i}` });
+    // the simulator reports each message after answering /sim/receive: wait for all 80 in the log
+    await waitFor(async () => (await d3.get('/api/events?limit=1000')).json.events.length >= start.length + 80,
+      { what: 'the 80 message.received events in the daemon' });
     const all = await caughtUp(page, d3);
     assert.ok(all.length >= start.length + 80);
     assert.deepEqual(await allIds(page), all.slice(-50).map((e) => e.id).reverse(), 'the newest 50');
