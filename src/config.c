@@ -1,4 +1,5 @@
 #include "config.h"
+#include "httpio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpio.h"
 #include "optout.h"
 #include "pacing.h"
 #include "util.h"
@@ -86,6 +88,9 @@ const struct config_entry config_table[] = {
      "a bad proxy is tried again (a SOCKS5 handshake) this long after it failed; 0 = only by API"},
     {"PAIR_WAIT_MS", CONFIG_INT, O(pair_wait_ms), 0, 120000, "20000", NULL, 0,
      "how long POST /api/accounts/pair waits for the pairing code"},
+    {"HTTP_THREADS", CONFIG_INT, O(http_threads), 1, HTTPIO_THREADS_MAX, "2", NULL, 0,
+     "threads that accept HTTP connections, parse requests and write answers; routing, the handlers and the "
+     "store stay on the main loop"},
     {"HTTP_MAX_BODY", CONFIG_INT, O(http_max_body), 1 * KIB, 16 * MIB, "1048576", NULL, 0,
      "largest request body accepted"},
     {"WORKER_MAX_EVENT_BYTES", CONFIG_INT, O(worker_max_event_bytes), 1 * KIB, 1 * MIB, "65536",

@@ -43,6 +43,7 @@ struct config {
     long max_failed_starts;
     long pair_wait_ms;
     long proxy_recheck_ms;
+    long http_threads;
     long http_max_body;
     long worker_max_event_bytes;
     char *log_level;

@@ -1,9 +1,7 @@
 #include "events.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +28,7 @@ static const char *const known_types[] = {"session.status", "session.qr",  "mess
                                           NULL};
 
 struct stream {
-    struct evhttp_request *req;
+    struct http_stream *hs;
     int64_t tenant_id;
     int64_t last_id;
     char types[TYPES_MAX];  /* ",a,b," or "" */
@@ -144,21 +142,18 @@ static void stream_free(struct stream *s)
     free(s);
 }
 
-/* the client went away. libevent 2.1 detaches a request whose reply was started but not
- * ended from its failing connection and leaves it to its owner: free it then. */
-static void on_close(struct evhttp_connection *conn, void *arg)
+/* the client went away, or fell too far behind */
+static void on_close(void *arg, int too_slow)
 {
     struct stream *s = arg;
-    if (!evhttp_request_get_connection(s->req))
-        evhttp_request_free(s->req);
+    if (too_slow)
+        log_warn("events", "a stream reader is too far behind; its stream is closed last_id=%lld", (long long)s->last_id);
     stream_free(s);
 }
 
 static void end_stream(struct stream *s)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(s->req);
-    evhttp_connection_set_closecb(conn, NULL, NULL);
-    evhttp_send_reply_end(s->req);
+    http_stream_end(s->hs);
     stream_free(s);
 }
 
@@ -188,20 +183,14 @@ static void add_event(const struct store_event *e, void *arg)
 /* sends what the stream has not seen yet; 1 when more is left than one pass takes */
 static int stream_pass(struct stream *s)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(s->req);
-    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > STREAM_OUT_MAX) {
-        log_warn("events", "a stream reader is too far behind; its stream is closed last_id=%lld", (long long)s->last_id);
-        end_stream(s);
-        return 0;
-    }
     struct pass p = {evbuffer_new(), s->last_id, 0};
     store_event_list(s->tenant_id, s->last_id, committed_max, s->types, s->session, STREAM_BATCH, 0, add_event, &p);
     if (p.n) {
         s->last_id = p.last_id;
-        evhttp_send_reply_chunk(s->req, p.out);
+        http_stream_send(s->hs, p.out);
+    } else {
+        evbuffer_free(p.out);
     }
-    evbuffer_free(p.out);
     return p.n == STREAM_BATCH;
 }
 
@@ -224,8 +213,7 @@ static void keepalive_cb(evutil_socket_t fd, short what, void *arg)
     struct stream *s = arg;
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, ": keep-alive\n\n", 14);
-    evhttp_send_reply_chunk(s->req, b);
-    evbuffer_free(b);
+    http_stream_send(s->hs, b);
 }
 
 /* ",a,b," from "a,b" of known types; -1 with the unknown one in err */
@@ -335,8 +323,7 @@ static void stream_events(struct http_req *r)
     s->last_id = since;
     snprintf(s->types, sizeof s->types, "%s", types);
     snprintf(s->session, sizeof s->session, "%s", session);
-    s->req = http_stream_begin(r, "text/event-stream; charset=utf-8");
-    evhttp_connection_set_closecb(evhttp_request_get_connection(s->req), on_close, s);
+    s->hs = http_stream_begin(r, "text/event-stream; charset=utf-8", STREAM_OUT_MAX, on_close, s);
     s->keepalive = event_new(evbase, -1, EV_PERSIST, keepalive_cb, s);
     struct timeval tv = {KEEPALIVE_S, 0};
     event_add(s->keepalive, &tv);
@@ -346,8 +333,7 @@ static void stream_events(struct http_req *r)
     /* a reconnecting client asks for a retry delay and gets the backlog at once */
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "retry: 2000\n\n");
-    evhttp_send_reply_chunk(s->req, b);
-    evbuffer_free(b);
+    http_stream_send(s->hs, b);
     if (stream_pass(s))
         event_active(more_ev, EV_TIMEOUT, 0);
 }

@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include "hmac.h"
+#include "httpio.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
 
 struct http_req {
-    struct evhttp_request *req;
+    struct httpio_req *hr;      /* handed back with the answer */
+    struct evhttp_request *req; /* hr's: its I/O thread leaves it alone until then */
     const struct http_route *route;
     const char *route_label;
     char *params[HTTP_MAX_PARAMS];
@@ -41,8 +43,14 @@ struct metric_row {
     uint64_t count;
 };
 
-static struct evhttp *server;
-static struct evhttp_bound_socket *listener;
+/* the main side of a stream; freed when its I/O side reports it over */
+struct http_stream {
+    struct httpio_stream *io;
+    void (*on_close)(void *arg, int too_slow);
+    void *arg;
+    int ended;
+};
+
 static const struct http_route *tables[MAX_ROUTE_TABLES];
 static int ntables;
 static char *admin_key;
@@ -157,7 +165,8 @@ static void send_now(void *arg, int ok)
         evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     }
     count_metric(r->route_label, r->status);
-    evhttp_send_reply(r->req, r->status, reason_phrase(r->status), r->out);
+    httpio_reply(r->hr, r->status, reason_phrase(r->status), r->out);
+    r->out = NULL;
     req_free(r);
 }
 
@@ -171,18 +180,40 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
     store_after_commit(send_now, r);
 }
 
-struct evhttp_request *http_stream_begin(struct http_req *r, const char *content_type)
+struct http_stream *http_stream_begin(struct http_req *r, const char *content_type, size_t max_backlog,
+                                     void (*on_close)(void *arg, int too_slow), void *arg)
 {
-    struct evhttp_request *req = r->req;
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     evhttp_add_header(h, "X-Accel-Buffering", "no");
     count_metric(r->route_label, 200);
-    evhttp_send_reply_start(req, 200, "OK");
+    struct http_stream *s = xcalloc(1, sizeof *s);
+    s->on_close = on_close;
+    s->arg = arg;
+    s->io = httpio_stream_start(r->hr, max_backlog, s);
     req_free(r);
-    return req;
+    return s;
+}
+
+void http_stream_send(struct http_stream *s, struct evbuffer *b) { httpio_stream_send(s->io, b); }
+
+void http_stream_end(struct http_stream *s)
+{
+    s->ended = 1;
+    httpio_stream_end(s->io);
+}
+
+static void stream_closed(void *handle, int too_slow)
+{
+    struct http_stream *s = handle;
+    if (!s->ended) {
+        s->ended = 1;
+        s->on_close(s->arg, too_slow);
+        httpio_stream_end(s->io);
+    }
+    free(s);
 }
 
 void http_reply_file(struct http_req *r, int fd, size_t len, const char *content_type)
@@ -362,9 +393,11 @@ static int authenticate(struct http_req *r)
     return http_web_session(r, &r->tenant_id, &r->admin);
 }
 
-static void dispatch(struct evhttp_request *req, void *arg)
+static void dispatch(struct httpio_req *hr)
 {
+    struct evhttp_request *req = httpio_evreq(hr);
     struct http_req *r = xcalloc(1, sizeof *r);
+    r->hr = hr;
     r->req = req;
     r->route_label = "other";
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -420,42 +453,32 @@ static void dispatch(struct evhttp_request *req, void *arg)
     found->fn(r);
 }
 
-int http_start(struct event_base *base, const char *host, int port, size_t max_body,
-               const char *key, char *err, size_t errlen)
+int http_start(struct event_base *base, const struct http_options *o, const char *key, char *err, size_t errlen)
 {
-    server = evhttp_new(base);
-    if (!server) {
-        snprintf(err, errlen, "http: cannot create the server");
+    struct httpio_config c = {
+        .host = o->host,
+        .port = o->port,
+        .threads = o->threads,
+        .max_body = o->max_body,
+        .max_headers = 16 * 1024,
+        .timeout_s = 60,
+        .on_request = dispatch,
+        .on_stream_closed = stream_closed,
+    };
+    if (httpio_start(base, &c, err, errlen) < 0)
         return -1;
-    }
-    evhttp_set_max_body_size(server, (ev_ssize_t)max_body);
-    evhttp_set_max_headers_size(server, 16 * 1024);
-    evhttp_set_timeout(server, 60);
-    evhttp_set_allowed_methods(server, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
-                                           EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
-                                           EVHTTP_REQ_OPTIONS);
-    evhttp_set_gencb(server, dispatch, NULL);
-    listener = evhttp_bind_socket_with_handle(server, host, (ev_uint16_t)port);
-    if (!listener) {
-        snprintf(err, errlen, "http: cannot listen on %s:%d (in use, or not an address here)", host, port);
-        evhttp_free(server);
-        server = NULL;
-        return -1;
-    }
     admin_key = xstrdup(key);
     return 0;
 }
 
 void http_close_listener(void)
 {
-    if (server && listener)
-        evhttp_del_accept_socket(server, listener);
-    listener = NULL;
+    httpio_unlisten();
 }
 
 void http_drain(struct event_base *base, long max_ms)
 {
-    /* only HTTP connections still have events here: the rest is torn down */
+    /* only the I/O threads' queue still has events here: the rest is torn down */
     int64_t end = util_mono_ms() + max_ms;
     while (util_mono_ms() < end && event_base_loop(base, EVLOOP_NONBLOCK) == 0)
         usleep(2000);
@@ -463,9 +486,7 @@ void http_drain(struct event_base *base, long max_ms)
 
 void http_stop(void)
 {
-    if (server)
-        evhttp_free(server);
-    server = NULL;
+    httpio_stop();
     free(admin_key);
     admin_key = NULL;
 }

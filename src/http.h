@@ -31,8 +31,15 @@ struct http_route {
 #define HTTP_MAX_PARAMS 4
 #define TENANT_DEFAULT 1
 
-int http_start(struct event_base *base, const char *host, int port, size_t max_body,
-               const char *admin_key, char *err, size_t errlen);
+struct http_options {
+    const char *host;
+    int port;
+    int threads; /* I/O threads (httpio.h) */
+    size_t max_body;
+};
+
+int http_start(struct event_base *base, const struct http_options *o, const char *admin_key, char *err,
+               size_t errlen);
 /* stops accepting connections; requests already in hand can still be answered */
 void http_close_listener(void);
 /* lets the loop write out answers already given, for at most max_ms */
@@ -65,10 +72,17 @@ void http_reply_error(struct http_req *r, int status, const char *code, const ch
     __attribute__((format(printf, 4, 5)));
 
 /* Turns the request into a stream (Server-Sent Events): the status and headers go out
- * now, r is freed, and the caller sends chunks with evhttp_send_reply_chunk until it ends
- * the stream (evhttp_send_reply_end) or the connection's close callback fires. */
-struct evhttp_request;
-struct evhttp_request *http_stream_begin(struct http_req *r, const char *content_type);
+ * now and r is freed. The caller sends chunks until it ends the stream, or until
+ * on_close(arg, too_slow) tells it the stream is over (the client left, or more than
+ * max_backlog bytes waited for it): after either it uses the stream no more, and
+ * on_close does not call http_stream_end. */
+struct http_stream;
+struct evbuffer;
+struct http_stream *http_stream_begin(struct http_req *r, const char *content_type, size_t max_backlog,
+                                     void (*on_close)(void *arg, int too_slow), void *arg);
+/* b is taken over */
+void http_stream_send(struct http_stream *s, struct evbuffer *b);
+void http_stream_end(struct http_stream *s);
 
 /* answers 200 with len bytes of the open file fd (taken over) */
 void http_reply_file(struct http_req *r, int fd, size_t len, const char *content_type);

@@ -223,8 +223,8 @@ int main(int argc, char **argv)
     outbox_register();
     backup_register();
     api_web_register(&cfg);
-    if (http_start(base, cfg.orch_host, (int)cfg.orch_port, (size_t)cfg.http_max_body, api_key, err,
-                   sizeof err) < 0) {
+    struct http_options ho = {cfg.orch_host, (int)cfg.orch_port, (int)cfg.http_threads, (size_t)cfg.http_max_body};
+    if (http_start(base, &ho, api_key, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
         goto out;
     }

@@ -1,0 +1,123 @@
+// The HTTP server's I/O threads (HTTP_THREADS): connections spread over several threads,
+// each answered with its own request's answer by the main loop; event streams that live
+// on their connection's thread; and a port held by another daemon still stops start-up.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { ADMIN_KEY, DAEMON, Daemon, runDaemonCheck, waitFor } from './lib.mjs';
+
+const OPEN = '0,0,0,0,00:00-24:00';
+const FAST = { PACING_COLD: OPEN, PACING_WARM: OPEN, PACING_HOT: OPEN, TYPING_MAX_MS: '0' };
+
+async function linked(d, phone) {
+  const id = await d.provision({});
+  await d.waitStatus(id, 'qr_ready');
+  assert.equal((await d.sim(id, '/sim/scan', { phoneNumber: phone })).status, 200);
+  await d.waitStatus(id, 'connected');
+  return id;
+}
+
+// CPU ticks of each I/O thread of the daemon, by name
+function httpThreadTicks(pid) {
+  const out = {};
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    const comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    if (!comm.startsWith('sb-http-')) continue;
+    const f = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+    out[comm] = Number(f[11]) + Number(f[12]); // utime + stime
+  }
+  return out;
+}
+
+test('HTTP_THREADS=3: 32 clients at once over every thread; each answer is its own request\'s, every send is stored as asked', async () => {
+  const d = await new Daemon({ env: { ...FAST, HTTP_THREADS: '3' } }).start();
+  try {
+    const before = httpThreadTicks(d.proc.pid);
+    assert.deepEqual(Object.keys(before).sort(), ['sb-http-1', 'sb-http-2', 'sb-http-3']);
+    const id = await linked(d, '+972501119001');
+    const clients = await Promise.all(Array.from({ length: 32 }, async (_, c) => {
+      const sent = [];
+      for (let i = 0; i < 25; i++) {
+        // an answer that names its request: a lookup of an id no message has
+        const probe = `msg_c${c}r${i}`;
+        const g = await d.get(`/api/v1/messages/${probe}`);
+        assert.equal(g.status, 404);
+        assert.equal(g.json.error.message, `no message ${probe}`);
+        const to = `97250${String(c * 100 + i).padStart(7, '0')}`;
+        const s = await d.post('/api/v1/send', { to: `+${to}`, message: `client ${c} send ${i}`, sessionId: id });
+        assert.equal(s.status, 202, s.text);
+        sent.push({ messageId: s.json.messageId, to, text: `client ${c} send ${i}` });
+      }
+      return sent;
+    }));
+    const sent = clients.flat();
+    assert.equal(new Set(sent.map((x) => x.messageId)).size, 800, 'every send got a message id of its own');
+    for (const x of sent.filter((_, k) => k % 20 === 0)) {
+      const m = await d.get(`/api/v1/messages/${x.messageId}`);
+      assert.equal(m.status, 200);
+      assert.equal(m.json.to, `+${x.to}`);
+    }
+    assert.equal(await d.metric('switchboard_http_requests_total{route="/api/v1/send",status="202"}'), 800);
+    // the kernel shared the connections out: more than one thread did work
+    const after = httpThreadTicks(d.proc.pid);
+    const busy = Object.keys(after).filter((k) => after[k] > before[k]);
+    assert.ok(busy.length >= 2, `connections reached ${busy.join(', ')} only`);
+  } finally {
+    await d.cleanup();
+  }
+});
+
+test('HTTP_THREADS=2: an event stream gets its events from the main loop, a client that leaves is let go, a stream open at stop ends cleanly', async () => {
+  const d = await new Daemon({ env: { ...FAST, HTTP_THREADS: '2' } }).start();
+  try {
+    const open = () => {
+      const ctl = new AbortController();
+      const s = { text: '', close: () => ctl.abort() };
+      s.ready = fetch(`${d.url}/api/events/stream?type=session.status`, {
+        headers: { 'X-API-Key': ADMIN_KEY }, signal: ctl.signal,
+      }).then(async (res) => {
+        s.status = res.status;
+        (async () => {
+          const dec = new TextDecoder();
+          try { for await (const c of res.body) s.text += dec.decode(c, { stream: true }); } catch { /* closed */ }
+        })();
+      });
+      return s;
+    };
+    const a = open(), b = open();
+    await a.ready;
+    await b.ready;
+    assert.equal(a.status, 200);
+    await waitFor(async () => (await d.metric('switchboard_event_streams')) === 2, { what: 'two streams' });
+    const id = await d.provision({});
+    await waitFor(() => a.text.includes(`"sessionId":"${id}"`) && b.text.includes(`"sessionId":"${id}"`),
+      { what: 'the session events on both streams' });
+    a.close();
+    await waitFor(async () => (await d.metric('switchboard_event_streams')) === 1, { what: 'the closed stream let go' });
+    // b stays open while the daemon stops
+    assert.equal(await d.stop(), 0);
+  } finally {
+    await d.cleanup();
+  }
+});
+
+test('a port another daemon holds stops start-up with one line, with one HTTP thread or several', async () => {
+  const d = await new Daemon({ env: { HTTP_THREADS: '2' } }).start();
+  try {
+    for (const threads of ['2', '1']) {
+      const other = new Daemon();
+      other.port = d.port;
+      const r = spawnSync(DAEMON, [], { env: { ...other.env(), HTTP_THREADS: threads }, cwd: other.dir, encoding: 'utf8', timeout: 10000 });
+      fs.rmSync(other.dir, { recursive: true, force: true });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${d.port}`));
+    }
+    assert.equal((await d.get('/health')).status, 200, 'the first daemon still serves');
+    const r = runDaemonCheck({ HTTP_THREADS: '0' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /HTTP_THREADS must be a whole number from 1 to 16/);
+  } finally {
+    await d.cleanup();
+  }
+});
