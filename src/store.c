@@ -32,6 +32,12 @@ enum stmt_id {
     ST_PROXY_LOAD,
     ST_BINDING_SET,
     ST_BINDING_LOAD,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST__COUNT,
 };
 
@@ -61,6 +67,13 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id, phone) DO UPDATE SET "
                        "proxy_id = excluded.proxy_id, bound_at = excluded.bound_at",
     [ST_BINDING_LOAD] = "SELECT tenant_id, phone, proxy_id FROM phone_proxy",
+    /* the batch and its savepoints: prepared once, as they run for nearly every write */
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT h",
+    [ST_RELEASE] = "RELEASE h",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO h",
 };
 
 struct deferred {
@@ -88,6 +101,21 @@ static int exec(const char *sql)
     return 0;
 }
 
+static sqlite3_stmt *st(enum stmt_id id);
+
+/* one of the prepared transaction statements; 0 or -1 (logged) */
+static int run(enum stmt_id id)
+{
+    sqlite3_stmt *s = st(id);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        log_error("store", "%s failed: %s", stmt_sql[id], sqlite3_errmsg(store_db));
+        return -1;
+    }
+    return 0;
+}
+
 static void run_pending(int ok)
 {
     /* callbacks may open a new batch and queue more; take the list first */
@@ -110,10 +138,10 @@ int store_flush(void)
     }
     in_batch = 0;
     sp_depth = 0;
-    int ok = exec("COMMIT") == 0;
+    int ok = run(ST_COMMIT) == 0;
     if (!ok) {
         stats.commit_failures++;
-        exec("ROLLBACK");
+        run(ST_ROLLBACK);
         log_error("store", "commit failed: the answers of this batch report an error");
     } else {
         stats.commits++;
@@ -131,7 +159,7 @@ static void batch_open(void)
 {
     if (in_batch)
         return;
-    if (exec("BEGIN IMMEDIATE") < 0)
+    if (run(ST_BEGIN) < 0)
         return;
     in_batch = 1;
     event_active(commit_ev, EV_TIMEOUT, 0);
@@ -142,7 +170,7 @@ int store_in_batch(void) { return in_batch; }
 void store_tx_begin(void)
 {
     batch_open();
-    exec("SAVEPOINT h");
+    run(ST_SAVEPOINT);
     sp_depth++;
 }
 
@@ -151,8 +179,8 @@ void store_tx_end(int ok)
     if (sp_depth <= 0)
         return;
     if (!ok)
-        exec("ROLLBACK TO h");
-    exec("RELEASE h");
+        run(ST_ROLLBACK_TO);
+    run(ST_RELEASE);
     sp_depth--;
 }
 
@@ -280,6 +308,11 @@ fail:
 
 int store_open(struct event_base *base, const char *path, int sync_full, char *err, size_t errlen)
 {
+    /* only the main loop uses SQLite: no mutexes, no memory statistics (each took a lock
+     * per allocation). Takes effect before the library's first use; later calls fail
+     * harmlessly. */
+    sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (sqlite3_open_v2(path, &store_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         snprintf(err, errlen, "store: cannot open %s: %s", path, store_db ? sqlite3_errmsg(store_db) : "?");
