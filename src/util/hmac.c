@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,19 +122,50 @@ int hmac_equal(const char *a, size_t alen, const char *b, size_t blen)
     return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
+/* RAND_bytes costs a provider lookup and a fork check on every call: small draws (message
+ * ids, jitter) come from a per-thread pool that RAND_bytes refills 256 bytes at a time.
+ * Each byte is handed out once and wiped; a child after fork starts with an empty pool. */
+static __thread unsigned char pool[256];
+static __thread size_t pool_left;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void)
+{
+    OPENSSL_cleanse(pool, sizeof pool);
+    pool_left = 0;
+}
+
+static void atfork_init(void) { pthread_atfork(NULL, NULL, pool_forget); }
+
+static int random_bytes(unsigned char *out, size_t n)
+{
+    pthread_once(&atfork_once, atfork_init);
+    if (pool_left < n) {
+        if (RAND_bytes(pool, sizeof pool) != 1)
+            return -1;
+        pool_left = sizeof pool;
+    }
+    unsigned char *p = pool + sizeof pool - pool_left;
+    memcpy(out, p, n);
+    OPENSSL_cleanse(p, n);
+    pool_left -= n;
+    return 0;
+}
+
 int hmac_random_hex(char *out, size_t nbytes)
 {
     unsigned char buf[64];
-    if (nbytes > sizeof buf || RAND_bytes(buf, (int)nbytes) != 1)
+    if (nbytes > sizeof buf || random_bytes(buf, nbytes) < 0)
         return -1;
     to_hex(buf, nbytes, out);
+    OPENSSL_cleanse(buf, nbytes);
     return 0;
 }
 
 double hmac_random01(void)
 {
     uint64_t v = 0;
-    if (RAND_bytes((unsigned char *)&v, sizeof v) != 1)
+    if (random_bytes((unsigned char *)&v, sizeof v) < 0)
         abort();
     return (double)(v >> 11) / 9007199254740992.0; /* 2^53 */
 }
