@@ -28,6 +28,14 @@ struct http_req {
     int query_parsed;
     char *body;
     size_t bodylen;
+    /* made on the I/O thread (parse): an answer already known, the API key given, and
+     * the body as JSON (json_failed: the reason it is not) */
+    int early_status;
+    const char *early_code;
+    char *early_msg;
+    const char *key; /* in req's headers */
+    json_t *json;
+    char *json_failed;
     /* the answer, kept until the batch commits */
     int status;
     const char *content_type; /* a literal */
@@ -119,6 +127,9 @@ static void req_free(struct http_req *r)
     if (r->query_parsed)
         evhttp_clear_headers(&r->query);
     free(r->body);
+    free(r->early_msg);
+    json_decref(r->json);
+    free(r->json_failed);
     if (r->out)
         evbuffer_free(r->out);
     free(r);
@@ -262,23 +273,35 @@ void http_reply_error(struct http_req *r, int status, const char *code, const ch
     http_reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
-json_t *http_json_object(struct http_req *r)
+/* the body as a JSON object, or NULL with the reason in why (allocated) */
+static json_t *parse_json(const char *body, size_t len, char **why)
 {
-    if (r->bodylen == 0) {
-        http_reply_error(r, 400, "INVALID_JSON", "the request needs a JSON object body");
+    if (len == 0) {
+        *why = xstrdup("the request needs a JSON object body");
         return NULL;
     }
     json_error_t e;
-    json_t *j = json_loadb(r->body, r->bodylen, JSON_REJECT_DUPLICATES, &e);
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
     if (!j) {
-        http_reply_error(r, 400, "INVALID_JSON", "body is not valid JSON: %s (line %d)", e.text, e.line);
+        *why = xasprintf("body is not valid JSON: %s (line %d)", e.text, e.line);
         return NULL;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        http_reply_error(r, 400, "INVALID_JSON", "body must be a JSON object");
+        *why = xstrdup("body must be a JSON object");
         return NULL;
     }
+    return j;
+}
+
+json_t *http_json_object(struct http_req *r)
+{
+    json_t *j = r->json;
+    r->json = NULL;
+    if (!j && !r->json_failed)
+        j = parse_json(r->body, r->bodylen, &r->json_failed);
+    if (!j)
+        http_reply_error(r, 400, "INVALID_JSON", "%s", r->json_failed);
     return j;
 }
 
@@ -378,34 +401,34 @@ int http_web_session(struct http_req *r, int64_t *tenant_id, int *admin)
     return store_web_get(hash, util_now_ms(), tenant_id, admin) == STORE_OK ? 0 : -1;
 }
 
-/* an API key in X-API-Key or Authorization: Bearer, else the dashboard's session cookie */
+/* an API key (parse found it), else the dashboard's session cookie */
 static int authenticate(struct http_req *r)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
-    const char *key = evhttp_find_header(h, "X-API-Key");
-    if (!key) {
-        const char *a = evhttp_find_header(h, "Authorization");
-        if (a && strncasecmp(a, "Bearer ", 7) == 0)
-            key = a + 7;
-    }
-    if (key)
-        return http_key_check(key, &r->tenant_id, &r->admin);
+    if (r->key)
+        return http_key_check(r->key, &r->tenant_id, &r->admin);
     return http_web_session(r, &r->tenant_id, &r->admin);
 }
 
-static void dispatch(struct httpio_req *hr)
+static void early(struct http_req *r, int status, const char *code, char *msg)
 {
-    struct evhttp_request *req = httpio_evreq(hr);
+    r->early_status = status;
+    r->early_code = code;
+    r->early_msg = msg;
+}
+
+/* On the request's I/O thread: what needs no daemon state (the route tables are fixed
+ * before the threads start). The rest is serve's, on the main loop. */
+static void *parse(struct evhttp_request *req)
+{
     struct http_req *r = xcalloc(1, sizeof *r);
-    r->hr = hr;
     r->req = req;
     r->route_label = "other";
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *method = method_name(evhttp_request_get_command(req));
     if (!path || !*path) {
-        http_reply_error(r, 400, "BAD_REQUEST", "the request has no path");
-        return;
+        early(r, 400, "BAD_REQUEST", xstrdup("the request has no path"));
+        return r;
     }
     const struct http_route *found = NULL;
     int path_matched = 0;
@@ -426,23 +449,19 @@ static void dispatch(struct httpio_req *hr)
     }
     if (!found) {
         if (path_matched)
-            http_reply_error(r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s", method, path);
+            early(r, 405, "METHOD_NOT_ALLOWED", xasprintf("%s is not allowed on %s", method, path));
         else
-            http_reply_error(r, 404, "NOT_FOUND", "no route %s %s", method, path);
-        return;
+            early(r, 404, "NOT_FOUND", xasprintf("no route %s %s", method, path));
+        return r;
     }
     r->route = found;
     r->route_label = found->pattern;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     if (found->auth != AUTH_NONE) {
-        if (authenticate(r) < 0) {
-            http_reply_error(r, 401, "UNAUTHORIZED",
-                             "a valid API key is needed in X-API-Key or Authorization: Bearer (or a dashboard login)");
-            return;
-        }
-        if (found->auth == AUTH_ADMIN && !r->admin) {
-            http_reply_error(r, 403, "FORBIDDEN", "this route needs the admin key");
-            return;
-        }
+        r->key = evhttp_find_header(h, "X-API-Key");
+        const char *a = r->key ? NULL : evhttp_find_header(h, "Authorization");
+        if (a && strncasecmp(a, "Bearer ", 7) == 0)
+            r->key = a + 7;
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
@@ -450,8 +469,38 @@ static void dispatch(struct httpio_req *hr)
     evbuffer_remove(in, r->body, len);
     r->body[len] = '\0';
     r->bodylen = len;
-    found->fn(r);
+    /* a JSON body of a client's request is parsed here too (a worker's or Twilio's is
+     * checked against its signature first, by its handler) */
+    const char *ct = evhttp_find_header(h, "Content-Type");
+    if (found->auth != AUTH_NONE && len && ct && strncasecmp(ct, "application/json", 16) == 0)
+        r->json = parse_json(r->body, len, &r->json_failed);
+    return r;
 }
+
+/* on the main loop */
+static void serve(struct httpio_req *hr, void *parsed)
+{
+    struct http_req *r = parsed;
+    r->hr = hr;
+    if (r->early_status) {
+        http_reply_error(r, r->early_status, r->early_code, "%s", r->early_msg);
+        return;
+    }
+    if (r->route->auth != AUTH_NONE) {
+        if (authenticate(r) < 0) {
+            http_reply_error(r, 401, "UNAUTHORIZED",
+                             "a valid API key is needed in X-API-Key or Authorization: Bearer (or a dashboard login)");
+            return;
+        }
+        if (r->route->auth == AUTH_ADMIN && !r->admin) {
+            http_reply_error(r, 403, "FORBIDDEN", "this route needs the admin key");
+            return;
+        }
+    }
+    r->route->fn(r);
+}
+
+static void drop(void *parsed) { req_free(parsed); }
 
 int http_start(struct event_base *base, const struct http_options *o, const char *key, char *err, size_t errlen)
 {
@@ -462,7 +511,9 @@ int http_start(struct event_base *base, const struct http_options *o, const char
         .max_body = o->max_body,
         .max_headers = 16 * 1024,
         .timeout_s = 60,
-        .on_request = dispatch,
+        .on_parse = parse,
+        .on_request = serve,
+        .on_drop = drop,
         .on_stream_closed = stream_closed,
     };
     if (httpio_start(base, &c, err, errlen) < 0)

@@ -33,7 +33,7 @@ struct op { /* struct httpio_req is a REQUEST op */
     struct evhttp_request *req;
     struct httpio_stream *stream;
     struct evbuffer *buf; /* owned */
-    void *handle;
+    void *handle;         /* CLOSED: the stream's; REQUEST: what on_parse made of it */
 };
 
 /* a list of ops and an eventfd that is readable while the list may be non-empty */
@@ -190,6 +190,7 @@ static void io_request(struct evhttp_request *req, void *arg)
     struct op *o = op_new(OP_REQUEST);
     o->io = io;
     o->req = req;
+    o->handle = cfg.on_parse(req);
     batch_add(&io->up, o);
 }
 
@@ -288,7 +289,7 @@ static void main_ops(evutil_socket_t fd, short what, void *arg)
     for (; o; o = next) {
         next = o->next;
         if (o->kind == OP_REQUEST) {
-            cfg.on_request((struct httpio_req *)o); /* the main loop's until it answers */
+            cfg.on_request((struct httpio_req *)o, o->handle); /* the main loop's until it answers */
             continue;
         }
         if (o->kind == OP_CLOSED)
@@ -449,6 +450,8 @@ static int drop_queued(void)
     struct op *o = queue_take(&to_main), *next;
     for (; o; o = next, n++) {
         next = o->next;
+        if (o->kind == OP_REQUEST)
+            cfg.on_drop(o->handle);
         if (o->kind == OP_CLOSED)
             cfg.on_stream_closed(o->handle, o->too_slow); /* may post an END: taken next round */
         op_free(o);

@@ -36,8 +36,11 @@ struct httpio_config {
     size_t max_body;
     size_t max_headers;
     int timeout_s;
-    /* a request, on the main loop */
-    void (*on_request)(struct httpio_req *hr);
+    /* a request, first on its thread: on_parse does what needs no daemon state and its
+     * result comes to on_request, on the main loop (or to on_drop, at stop) */
+    void *(*on_parse)(struct evhttp_request *req);
+    void (*on_request)(struct httpio_req *hr, void *parsed);
+    void (*on_drop)(void *parsed);
     /* a stream is over on the I/O side (too_slow: its reader fell behind); on the main loop */
     void (*on_stream_closed)(void *handle, int too_slow);
 };
