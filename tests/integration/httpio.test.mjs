@@ -3,7 +3,9 @@
 // on their connection's thread; and a port held by another daemon still stops start-up.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import { test } from 'node:test';
 import { ADMIN_KEY, DAEMON, Daemon, runDaemonCheck, waitFor } from './lib.mjs';
 
@@ -98,6 +100,42 @@ test('HTTP_THREADS=2: an event stream gets its events from the main loop, a clie
     // b stays open while the daemon stops
     assert.equal(await d.stop(), 0);
   } finally {
+    await d.cleanup();
+  }
+});
+
+test('a stream reader that stops reading is cut off once 4 MiB wait for it, by its thread; the daemon goes on', async () => {
+  const d = await new Daemon({ env: { HTTP_THREADS: '2' } }).start();
+  let sock;
+  try {
+    const id = await linked(d, '+972501119002');
+    // a raw connection that asks for the stream, then reads nothing more
+    sock = net.connect(d.port, '127.0.0.1');
+    await once(sock, 'connect');
+    let got = 0, tail = '';
+    sock.on('data', (b) => { got += b.length; tail = (tail + b.toString('latin1')).slice(-16); });
+    sock.write(`GET /api/events/stream?type=message.received HTTP/1.1\r\nHost: x\r\nX-API-Key: ${ADMIN_KEY}\r\n\r\n`);
+    await waitFor(async () => (await d.metric('switchboard_event_streams')) === 1 && got > 0, { what: 'the stream open' });
+    sock.pause();
+    // 4,000-byte messages received until the daemon gives up on the reader (its kernel
+    // buffers hold some megabytes before the 4 MiB of the daemon's own start to fill)
+    const text = 'x'.repeat(4000);
+    const cut = () => /a stream reader is too far behind; its stream is closed/.test(d.log());
+    let n = 0;
+    while (!cut() && n < 6000) {
+      const batch = Array.from({ length: 50 }, (_, k) => d.sim(id, '/sim/receive', { from: `9725${String(n + k).padStart(8, '0')}`, text }));
+      for (const r of await Promise.all(batch)) assert.equal(r.status, 200);
+      n += 50;
+    }
+    await waitFor(cut, { timeout: 30000, what: 'the slow reader cut off' });
+    await waitFor(async () => (await d.metric('switchboard_event_streams')) === 0, { what: 'the stream let go' });
+    // reading again: what was written arrives, ended by the last chunk of the answer
+    sock.resume();
+    await waitFor(() => tail.endsWith('\r\n0\r\n\r\n'), { timeout: 30000, what: 'the end of the stream' });
+    assert.ok(got > 4 * 1024 * 1024, `${got} bytes`);
+    assert.equal((await d.get('/health')).status, 200);
+  } finally {
+    sock?.destroy();
     await d.cleanup();
   }
 });
