@@ -1,4 +1,7 @@
-/* http: the evhttp server, the route table, authentication and JSON answers.
+/* http: the route table, authentication and JSON answers, over the I/O threads of
+ * httpio.h. A request is routed and its body (and a client's JSON) parsed on its I/O
+ * thread; authentication, the handler and every function below run on the main loop.
+ * Routes are added before http_start and not changed after.
  * Answers are held until the store's batch commits (store_after_commit), so that a
  * client never sees an answer for state that is not durable.
  * A struct http_req lives from the route's handler until its answer is sent; a
