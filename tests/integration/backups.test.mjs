@@ -8,14 +8,6 @@ import zlib from 'node:zlib';
 import { test } from 'node:test';
 import { Daemon, sleep, waitFor } from './lib.mjs';
 
-async function linked(d, phone) {
-  const id = await d.provision({});
-  await d.waitStatus(id, 'qr_ready');
-  await d.sim(id, '/sim/scan', { phoneNumber: phone });
-  await d.waitStatus(id, 'connected');
-  return id;
-}
-
 // a ustar archive of [{name, data, type}] (type '0' file, '2' symlink with linkname), gzipped
 function tarGz(entries) {
   const blocks = [];
@@ -48,8 +40,8 @@ function tarGz(entries) {
 test('backup, list, download, rotate; restore into a wiped sessions dir reconnects without a QR', async () => {
   const d = await new Daemon({ env: { MAX_BACKUPS: '2', BACKUP_AT: '' } }).start();
   try {
-    const a = await linked(d, '+972501240001');
-    const b = await linked(d, '+972501240002');
+    const a = (await d.link('+972501240001')).sessionId;
+    const b = (await d.link('+972501240002')).sessionId;
     const r = await d.post('/api/backups');
     assert.equal(r.status, 201, r.text);
     assert.match(r.json.name, /^switchboard-backup-\d{8}-\d{6}\.tar\.gz$/);

@@ -69,17 +69,10 @@ async function cleanup(d) {
   await d.cleanup();
 }
 
-async function linked(d, phone) {
-  const id = await d.provision();
-  await d.waitStatus(id, 'qr_ready', 20000);
-  assert.equal((await d.sim(id, '/sim/scan', { phoneNumber: phone })).status, 200);
-  return d.waitStatus(id, 'connected', 20000);
-}
-
 dtest('a session runs in its own labelled, limited container; killing it brings the session back', async (t) => {
   const d = await dockerDaemon().start();
   t.after(() => cleanup(d));
-  const s = await linked(d, '972501110001');
+  const s = await d.link('972501110001', 20000);
   const n = s.sessionId.split('_')[1];
   assert.equal(s.worker.backend, 'docker');
   assert.equal(s.worker.container, `wa_session_${n}`);
@@ -130,8 +123,8 @@ dtest('a session runs in its own labelled, limited container; killing it brings 
 dtest('kill -9 of the daemon: its containers are adopted by label, none duplicated', async (t) => {
   const d = await dockerDaemon().start();
   t.after(() => cleanup(d));
-  const a = await linked(d, '972501110002');
-  const b = await linked(d, '972501110003');
+  const a = await d.link('972501110002', 20000);
+  const b = await d.link('972501110003', 20000);
   const before = await containers(d.instanceId());
   assert.equal(before.length, 2);
   await d.kill9();
@@ -154,7 +147,7 @@ dtest('kill -9 of the daemon: its containers are adopted by label, none duplicat
 dtest('a clean stop stops and removes the containers; the sessions come back after', async (t) => {
   const d = await dockerDaemon().start();
   t.after(() => cleanup(d));
-  const s = await linked(d, '972501110004');
+  const s = await d.link('972501110004', 20000);
   assert.equal(await d.stop(), 0);
   assert.equal((await containers(d.instanceId())).length, 0);
   await d.start();
@@ -165,7 +158,7 @@ dtest('a clean stop stops and removes the containers; the sessions come back aft
 dtest('delete removes the container', async (t) => {
   const d = await dockerDaemon().start();
   t.after(() => cleanup(d));
-  const s = await linked(d, '972501110005');
+  const s = await d.link('972501110005', 20000);
   const n = s.sessionId.split('_')[1];
   const r = await d.del(`/api/sessions/${s.sessionId}`);
   assert.ok(r.status === 200 || r.status === 202, `delete answered ${r.status} ${r.text}`);

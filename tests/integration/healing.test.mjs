@@ -4,17 +4,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Daemon, pidAlive, waitFor } from './lib.mjs';
 
-async function linked(d, phone) {
-  const id = await d.provision();
-  await d.waitStatus(id, 'qr_ready');
-  await d.sim(id, '/sim/scan', { phoneNumber: phone });
-  return d.waitStatus(id, 'connected');
-}
-
 test('kill -9 of a worker: connected again, no new QR', async (t) => {
   const d = await new Daemon().start();
   t.after(() => d.cleanup());
-  const s = await linked(d, '972501000001');
+  const s = await d.link('972501000001');
   const qrBefore = await d.metric('switchboard_worker_events_total{type="QR_CODE"}');
   process.kill(s.worker.pid, 'SIGKILL');
   const back = await waitFor(async () => {
@@ -29,7 +22,7 @@ test('kill -9 of a worker: connected again, no new QR', async (t) => {
 test('a silent worker (no PING) is restarted by the watchdog', async (t) => {
   const d = await new Daemon({ env: { PING_TIMEOUT_MS: '1000' } }).start();
   t.after(() => d.cleanup());
-  const s = await linked(d, '972501000002');
+  const s = await d.link('972501000002');
   assert.equal((await d.sim(s.sessionId, '/sim/silence')).status, 200);
   const back = await waitFor(async () => {
     const x = await d.session(s.sessionId);
@@ -44,7 +37,7 @@ test('a silent worker (no PING) is restarted by the watchdog', async (t) => {
 test('a worker that does not answer /health is restarted', async (t) => {
   const d = await new Daemon().start();
   t.after(() => d.cleanup());
-  const s = await linked(d, '972501000003');
+  const s = await d.link('972501000003');
   // SIGSTOP freezes the worker: the process lives but answers nothing
   process.kill(s.worker.pid, 'SIGSTOP');
   const back = await waitFor(async () => {
@@ -59,7 +52,7 @@ test('a worker that does not answer /health is restarted', async (t) => {
 test('a crash reported by the worker (/sim/crash) is restarted', async (t) => {
   const d = await new Daemon().start();
   t.after(() => d.cleanup());
-  const s = await linked(d, '972501000004');
+  const s = await d.link('972501000004');
   await d.sim(s.sessionId, '/sim/crash');
   await waitFor(async () => {
     const x = await d.session(s.sessionId);

@@ -12,14 +12,6 @@ import { ADMIN_KEY, DAEMON, Daemon, runDaemonCheck, waitFor } from './lib.mjs';
 const OPEN = '0,0,0,0,00:00-24:00';
 const FAST = { PACING_COLD: OPEN, PACING_WARM: OPEN, PACING_HOT: OPEN, TYPING_MAX_MS: '0' };
 
-async function linked(d, phone) {
-  const id = await d.provision({});
-  await d.waitStatus(id, 'qr_ready');
-  assert.equal((await d.sim(id, '/sim/scan', { phoneNumber: phone })).status, 200);
-  await d.waitStatus(id, 'connected');
-  return id;
-}
-
 // CPU ticks of each I/O thread of the daemon, by name
 function httpThreadTicks(pid) {
   const out = {};
@@ -37,7 +29,7 @@ test('HTTP_THREADS=3: 32 clients at once over every thread; each answer is its o
   try {
     const before = httpThreadTicks(d.proc.pid);
     assert.deepEqual(Object.keys(before).sort(), ['sb-http-1', 'sb-http-2', 'sb-http-3']);
-    const id = await linked(d, '+972501119001');
+    const id = (await d.link('+972501119001')).sessionId;
     const clients = await Promise.all(Array.from({ length: 32 }, async (_, c) => {
       const sent = [];
       for (let i = 0; i < 25; i++) {
@@ -108,7 +100,7 @@ test('a stream reader that stops reading is cut off once 4 MiB wait for it, by i
   const d = await new Daemon({ env: { HTTP_THREADS: '2' } }).start();
   let sock;
   try {
-    const id = await linked(d, '+972501119002');
+    const id = (await d.link('+972501119002')).sessionId;
     // a raw connection that asks for the stream, then reads nothing more
     sock = net.connect(d.port, '127.0.0.1');
     await once(sock, 'connect');

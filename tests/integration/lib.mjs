@@ -171,6 +171,15 @@ export class Daemon {
     }, { timeout, what: `${id} status ${status}` });
   }
 
+  // A new session linked to phone through its simulator's scan: the connected session.
+  async link(phone, timeout = 10000) {
+    const id = await this.provision({});
+    await this.waitStatus(id, 'qr_ready', timeout);
+    const r = await this.sim(id, '/sim/scan', { phoneNumber: phone });
+    if (r.status !== 200) throw new Error(`${id}: /sim/scan answered ${r.status} ${r.text}`);
+    return this.waitStatus(id, 'connected', timeout);
+  }
+
   // A signed command to the session's simulator worker (its /sim/... test controls).
   async sim(id, p, body = {}, method = 'POST') {
     const s = await waitFor(async () => {

@@ -18,15 +18,6 @@ async function withDaemon(env, fn) {
   }
 }
 
-async function linked(d, phone) {
-  const id = await d.provision({});
-  await d.waitStatus(id, 'qr_ready');
-  const r = await d.sim(id, '/sim/scan', { phoneNumber: phone });
-  assert.equal(r.status, 200);
-  await d.waitStatus(id, 'connected');
-  return id;
-}
-
 function sentLog(d, id) {
   try {
     return fs.readFileSync(path.join(d.authDir(id), 'sent.log'), 'utf8').split('\n').filter(Boolean);
@@ -44,7 +35,7 @@ const waitMsg = (d, id, status, timeout = 10000) =>
 
 test('send flow: 202 once committed, the worker sends it once, status and figures follow', async () => {
   await withDaemon({}, async (d) => {
-    const id = await linked(d, '+972501110001');
+    const id = (await d.link('+972501110001')).sessionId;
     const r = await d.post('/api/v1/send', { to: '+972 50-000-0001'.replace(/[ -]/g, ''), message: 'שלום, hello', sessionId: id });
     assert.equal(r.status, 202, r.text);
     assert.equal(r.json.queued, true);
@@ -84,7 +75,7 @@ test('send flow: 202 once committed, the worker sends it once, status and figure
 
 test('bad sends get clear errors and change nothing', async () => {
   await withDaemon({}, async (d) => {
-    const id = await linked(d, '+972501110002');
+    const id = (await d.link('+972501110002')).sessionId;
     const cases = [
       [{ to: '12345', message: 'x', sessionId: id }, 400, 'INVALID_PHONE'],
       [{ to: '+97250abc0001', message: 'x', sessionId: id }, 400, 'INVALID_PHONE'],
@@ -120,7 +111,7 @@ test('bad sends get clear errors and change nothing', async () => {
 
 test('DAILY_LIMIT counts sent plus queued; the same idempotencyKey answers once', async () => {
   await withDaemon({ PACING_COLD: '3,0,0,0,00:00-24:00' }, async (d) => {
-    const id = await linked(d, '+972501110003');
+    const id = (await d.link('+972501110003')).sessionId;
     const a = await d.post('/api/v1/send', { to: '972500000001', message: 'a', sessionId: id, idempotencyKey: 'order-1' });
     const again = await d.post('/api/v1/send', { to: '972500000001', message: 'a', sessionId: id, idempotencyKey: 'order-1' });
     assert.equal(again.status, 202);
@@ -151,8 +142,8 @@ test('DAILY_LIMIT counts sent plus queued; the same idempotencyKey answers once'
 
 test('opt-out words suppress the sender; incoming texts reach the inbox and set affinity', async () => {
   await withDaemon({}, async (d) => {
-    const a = await linked(d, '+972501110004');
-    const b = await linked(d, '+972501110005');
+    const a = (await d.link('+972501110004')).sessionId;
+    const b = (await d.link('+972501110005')).sessionId;
     // an ordinary reply on b: the inbox has it, and b is now the recipient's session
     let r = await d.sim(b, '/sim/receive', { from: '972500000010', text: 'מה נשמע?' });
     assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -187,8 +178,8 @@ test('opt-out words suppress the sender; incoming texts reach the inbox and set 
 
 test('without a sessionId and no daily cap, messages spread over the connected sessions', async () => {
   await withDaemon({ TYPING_MIN_MS: '300', TYPING_MAX_MS: '300' }, async (d) => {
-    const a = await linked(d, '+972501110012');
-    const b = await linked(d, '+972501110013');
+    const a = (await d.link('+972501110012')).sessionId;
+    const b = (await d.link('+972501110013')).sessionId;
     const ids = [];
     for (let i = 0; i < 6; i++) {
       const r = await d.post('/api/v1/send', { to: `97250000006${i}`, message: `spread ${i}` });
@@ -203,8 +194,8 @@ test('without a sessionId and no daily cap, messages spread over the connected s
 
 test('without a sessionId the connected session with the most room today takes the message', async () => {
   await withDaemon({ PACING_COLD: '5,0,0,0,00:00-24:00' }, async (d) => {
-    const a = await linked(d, '+972501110006');
-    const b = await linked(d, '+972501110007');
+    const a = (await d.link('+972501110006')).sessionId;
+    const b = (await d.link('+972501110007')).sessionId;
     const first = await d.post('/api/v1/send', { to: '972500000020', message: '1', sessionId: a });
     await waitMsg(d, first.json.messageId, 'sent');
     const r = await d.post('/api/v1/send', { to: '972500000021', message: 'to the roomiest' });
@@ -249,7 +240,7 @@ test('outside the active hours (TIMEZONE where it is night) messages wait for th
   }
   assert.ok(zone, 'a zone in night time');
   await withDaemon({ TIMEZONE: zone, PACING_COLD: '20,5,0,0,09:00-21:00' }, async (d) => {
-    const id = await linked(d, '+972501110009');
+    const id = (await d.link('+972501110009')).sessionId;
     const r = await d.post('/api/v1/send', { to: '972500000040', message: 'at nine', sessionId: id });
     assert.equal(r.status, 202);
     const s = await waitFor(async () => {
@@ -283,7 +274,7 @@ test('kill -9 of the daemon while sending, repeatedly: every message sent exactl
   const env = { TYPING_MIN_MS: '30', TYPING_PER_CHAR_MS: '0', TYPING_MAX_MS: '30', SEND_CONFIRM_MS: '1000' };
   const d = await new Daemon({ env: { ...FAST, ...env } }).start();
   try {
-    const id = await linked(d, '+972501110010');
+    const id = (await d.link('+972501110010')).sessionId;
     const ids = [];
     for (let i = 0; i < 40; i++) {
       const r = await d.post('/api/v1/send', { to: `9725000001${String(i).padStart(2, '0')}`, message: `m${i}`, sessionId: id });
@@ -312,7 +303,7 @@ test('kill -9 of the daemon while sending, repeatedly: every message sent exactl
 
 test('worker failures: retryable ones retried with back-off, permanent ones fail, silent ones asked again', async () => {
   await withDaemon({ SEND_CONFIRM_MS: '300' }, async (d) => {
-    const id = await linked(d, '+972501110011');
+    const id = (await d.link('+972501110011')).sessionId;
     const send = async (n) => (await d.post('/api/v1/send', { to: `97250000005${n}`, message: `f${n}`, sessionId: id })).json.messageId;
     // one temporary failure, then it goes out on the second dispatch
     assert.equal((await d.sim(id, '/sim/send-mode', { mode: 'fail-retryable', count: 1 })).status, 200);
