@@ -3,33 +3,16 @@
 // to 100 % without a reload, Stop, soft and force cancel, paging, and errors in words.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startFakeTwilio } from '../fakes/twilio.mjs';
-import { Daemon, freePort } from '../integration/lib.mjs';
+import { twilioDaemon } from '../integration/lib.mjs';
 import { launch, loggedIn, shot } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-// a daemon whose calls go to a fresh fake Twilio (as in tests/integration/calls.test.mjs)
+// a daemon whose calls go to a fresh fake Twilio
 async function setup(fake) {
-  const tw = await startFakeTwilio({ ringMs: 20, answerMs: 20, ...fake });
-  const port = await freePort();
-  const d = new Daemon({
-    env: {
-      TWILIO_API_BASE: tw.url,
-      TWILIO_ACCOUNT_SID: tw.accountSid,
-      TWILIO_AUTH_TOKEN: tw.authToken,
-      TWILIO_FROM: '+15005550006',
-      TWILIO_TWIML_URL: 'http://127.0.0.1:9/twiml/outbound',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      TWILIO_CPS: '0',
-      CALL_HOURS: '00:00-24:00',
-      TWILIO_TIMEOUT_MS: '2000',
-    },
-  });
-  d.port = port;
-  await d.start();
+  const { tw, d } = await twilioDaemon({ ringMs: 20, answerMs: 20, ...fake });
   return { tw, d, close: async () => { await d.cleanup(); await tw.close(); } };
 }
 

@@ -3,31 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startFakeTwilio } from '../fakes/twilio.mjs';
-import { ADMIN_KEY, Daemon, freePort, waitFor } from './lib.mjs';
+import { ADMIN_KEY, Daemon, freePort, TWILIO_FROM as FROM, twilioDaemon, waitFor } from './lib.mjs';
 
-const FROM = '+15005550006';
-
-async function setup(fake = {}, env = {}) {
-  const tw = await startFakeTwilio({ ringMs: 5, answerMs: 5, durationMs: 40, ...fake });
-  const port = await freePort();
-  const d = new Daemon({
-    env: {
-      TWILIO_API_BASE: tw.url,
-      TWILIO_ACCOUNT_SID: tw.accountSid,
-      TWILIO_AUTH_TOKEN: tw.authToken,
-      TWILIO_FROM: FROM,
-      TWILIO_TWIML_URL: 'http://127.0.0.1:9/twiml/outbound',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      TWILIO_CPS: '0',
-      CALL_HOURS: '00:00-24:00',
-      TWILIO_TIMEOUT_MS: '2000',
-      ...env,
-    },
-  });
-  d.port = port;
-  await d.start();
-  return { tw, d };
-}
+const setup = twilioDaemon;
 
 async function teardown({ tw, d }) {
   await d.cleanup();

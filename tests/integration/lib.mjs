@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { startFakeTwilio } from '../fakes/twilio.mjs';
 
 export const BUILD = path.resolve(process.env.SB_BUILD || 'build');
 export const DAEMON = path.join(BUILD, 'switchboard');
@@ -243,4 +244,29 @@ export function pidAlive(pid) {
 
 export function runDaemonCheck(env) {
   return spawnSync(DAEMON, ['--check'], { env: { PATH: process.env.PATH, ENV_FILE: '/nonexistent', ...env }, encoding: 'utf8' });
+}
+
+// A fake Twilio (tests/fakes/twilio.mjs, fake: its options) and a daemon that calls
+// through it, with no CPS limit and calls allowed at any hour; env adds to the daemon's.
+export const TWILIO_FROM = '+15005550006';
+export async function twilioDaemon(fake = {}, env = {}) {
+  const tw = await startFakeTwilio({ ringMs: 5, answerMs: 5, durationMs: 40, ...fake });
+  const port = await freePort();
+  const d = new Daemon({
+    env: {
+      TWILIO_API_BASE: tw.url,
+      TWILIO_ACCOUNT_SID: tw.accountSid,
+      TWILIO_AUTH_TOKEN: tw.authToken,
+      TWILIO_FROM,
+      TWILIO_TWIML_URL: 'http://127.0.0.1:9/twiml/outbound',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      TWILIO_CPS: '0',
+      CALL_HOURS: '00:00-24:00',
+      TWILIO_TIMEOUT_MS: '2000',
+      ...env,
+    },
+  });
+  d.port = port;
+  await d.start();
+  return { tw, d };
 }
