@@ -102,19 +102,10 @@ static int exec(const char *sql)
 }
 
 static sqlite3_stmt *st(enum stmt_id id);
+static int step_done(sqlite3_stmt *s);
 
 /* one of the prepared transaction statements; 0 or -1 (logged) */
-static int run(enum stmt_id id)
-{
-    sqlite3_stmt *s = st(id);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        log_error("store", "%s failed: %s", stmt_sql[id], sqlite3_errmsg(store_db));
-        return -1;
-    }
-    return 0;
-}
+static int run(enum stmt_id id) { return step_done(st(id)) == STORE_OK ? 0 : -1; }
 
 static void run_pending(int ok)
 {
