@@ -18,6 +18,12 @@
 
 #include "util.h"
 
+/* evhttp stops reading a connection while its request waits for an answer from 2.1.9 on;
+ * before that a client that left could detach a request the main loop still holds */
+#if LIBEVENT_VERSION_NUMBER < 0x02010900
+#error "libevent 2.1.9 or later is needed (Debian 12 has 2.1.12)"
+#endif
+
 /* What goes between the main loop and a thread. REQUEST and CLOSED go to the main loop,
  * the rest to a thread. A REQUEST comes back as the REPLY or START that answers it, so
  * that the op is freed by the thread that made it. */
@@ -71,7 +77,8 @@ struct httpio_stream {
 };
 
 static struct httpio_config cfg;
-static struct queue to_main;
+static struct queue to_main = {.fd = -1};
+static int started; /* httpio_start got past its checks: httpio_stop has something to undo */
 static struct httpio_thread threads[HTTPIO_THREADS_MAX];
 static int nthreads;
 
@@ -141,8 +148,10 @@ static struct op *queue_take(struct queue *q)
     return o;
 }
 
-/* a turn's ops wait in b until its flush event, of the loop's lowest priority, runs
- * after the turn's other events */
+/* a turn's ops wait in b until its flush event, of the loop's lowest priority, runs.
+ * libevent runs a lower priority only in a pass of the loop that ran no higher one, so
+ * the flush waits while other events keep coming; that is bounded, as each connection
+ * has at most one request in flight, and it is what makes the batches */
 static void batch_add(struct batch *b, struct op *o)
 {
     o->next = NULL;
@@ -463,11 +472,11 @@ int httpio_start(struct event_base *main_base, const struct httpio_config *c, ch
 {
     cfg = *c;
     nthreads = 0;
-    to_main.fd = -1;
     if (c->threads < 1 || c->threads > HTTPIO_THREADS_MAX) {
         snprintf(err, errlen, "http: %d I/O threads: from 1 to %d", c->threads, HTTPIO_THREADS_MAX);
         return -1;
     }
+    started = 1;
     if (queue_init(&to_main, main_base, main_ops, NULL) < 0) {
         snprintf(err, errlen, "http: cannot set up the I/O threads' queue");
         goto fail;
@@ -522,6 +531,9 @@ void httpio_unlisten(void)
 
 void httpio_stop(void)
 {
+    if (!started)
+        return; /* never started, or stopped already (main's exit path stops it again) */
+    started = 0;
     for (int i = 0; i < nthreads; i++) {
         if (threads[i].running) {
             batch_flush(&threads[i].out, &threads[i].in); /* the answers first */

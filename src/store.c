@@ -325,7 +325,9 @@ int store_open(struct event_base *base, const char *path, int sync_full, char *e
         store_calls_prepare(err, errlen) < 0 || store_events_prepare(err, errlen) < 0)
         goto fail;
     commit_ev = event_new(base, -1, 0, commit_cb, NULL);
-    /* lowest priority: runs after every ready I/O event of the turn */
+    /* lowest priority: runs in the first pass of the loop with no other event ready
+     * (libevent skips lower priorities in a pass that ran a higher one), so one commit
+     * takes everything that arrived meanwhile */
     event_priority_set(commit_ev, 2);
     return 0;
 fail:

@@ -2,7 +2,7 @@
 // each answered with its own request's answer by the main loop; event streams that live
 // on their connection's thread; and a port held by another daemon still stops start-up.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -150,4 +150,22 @@ test('a port another daemon holds stops start-up with one line, with one HTTP th
   } finally {
     await d.cleanup();
   }
+});
+
+test('a start-up that fails before the HTTP layer exits at once, with its stdin an open pipe', async () => {
+  // the exit path stops the HTTP layer it never started: it must not touch fd 0 (it once
+  // read and closed it as the I/O threads' queue, and hung on a terminal or an open pipe)
+  const p = spawn(DAEMON, [], {
+    env: { PATH: process.env.PATH, ENV_FILE: '/nonexistent', DATA_DIR: '/proc/switchboard-test/none' },
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  p.stderr.on('data', (b) => { stderr += b; });
+  const killer = setTimeout(() => p.kill('SIGKILL'), 10000);
+  const [code, signal] = await once(p, 'exit');
+  clearTimeout(killer);
+  p.stdin.destroy();
+  assert.equal(signal, null, 'it exited by itself (not killed after 10 s)');
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /cannot create DATA_DIR \/proc\/switchboard-test\/none/);
 });
