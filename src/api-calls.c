@@ -167,7 +167,7 @@ static int paging(struct http_req *r, int def, int max, int *page, int *size)
 {
     const char *p = http_query(r, "page"), *s = http_query(r, "page_size");
     long pv = 1, sv = def;
-    if ((p && util_parse_long(p, 1, 1000000, &pv) < 0) || (s && util_parse_long(s, 1, max, &sv) < 0)) {
+    if ((p && util_parse_count(p, 1, 1000000, &pv) < 0) || (s && util_parse_count(s, 1, max, &sv) < 0)) {
         http_reply_error(r, 400, "INVALID_REQUEST", "page must be 1 or more and page_size 1 to %d", max);
         return -1;
     }
@@ -267,7 +267,7 @@ static void start_calls(struct http_req *r)
 static int64_t id_param(struct http_req *r, int i, const char *what)
 {
     long id;
-    if (util_parse_long(http_param(r, i), 1, 999999999999L, &id) < 0) {
+    if (util_parse_count(http_param(r, i), 1, 999999999999L, &id) < 0) {
         http_reply_error(r, 404, what, "no such id %.40s", http_param(r, i));
         return -1;
     }

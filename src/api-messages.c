@@ -52,7 +52,7 @@ static int list_limit(struct http_req *r)
 {
     const char *v = http_query(r, "limit");
     long n = LIST_DEFAULT;
-    if (v && util_parse_long(v, 1, LIST_MAX, &n) < 0) {
+    if (v && util_parse_count(v, 1, LIST_MAX, &n) < 0) {
         http_reply_error(r, 400, "INVALID_REQUEST", "limit must be a whole number from 1 to %d", LIST_MAX);
         return -1;
     }
@@ -64,7 +64,7 @@ static int64_t list_cursor(struct http_req *r)
 {
     const char *v = http_query(r, "cursor");
     long n = 0;
-    if (v && util_parse_long(v, 1, 999999999999L, &n) < 0) {
+    if (v && util_parse_count(v, 1, 999999999999L, &n) < 0) {
         http_reply_error(r, 400, "INVALID_REQUEST", "cursor must be a nextCursor value from an earlier page");
         return -1;
     }
@@ -212,30 +212,15 @@ static void inbox_row(const struct inbound *in, void *arg)
     p->n++;
 }
 
-/* ?since= as ms: an ISO-8601 UTC time (2026-11-30T10:00:00Z, optional .mmm) or ms since
- * the epoch; -1 when it is neither */
+/* ?since= as ms: an ISO-8601 UTC time (2026-11-30T10:00:00Z, optional fraction) or ms
+ * since the epoch; -1 when it is neither */
 static int64_t parse_since(const char *v)
 {
     long ms;
-    if (util_parse_long(v, 0, 99999999999999L, &ms) == 0)
+    int64_t t;
+    if (util_parse_count(v, 0, 99999999999999L, &ms) == 0)
         return ms;
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *p = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        return -1;
-    long frac = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3)
-                frac = frac * 10 + (*p - '0');
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
-    if (strcmp(p, "Z") != 0)
-        return -1;
-    return (int64_t)timegm(&tm) * 1000 + frac;
+    return util_parse_iso8601(v, &t) == 0 ? t : -1;
 }
 
 static void inbox(struct http_req *r)

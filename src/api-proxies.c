@@ -39,7 +39,7 @@ static struct proxy *owned_proxy(struct http_req *r)
 {
     long id;
     struct proxy *p = NULL;
-    if (util_parse_long(http_param(r, 0), 1, 1L << 53, &id) == 0)
+    if (util_parse_count(http_param(r, 0), 1, 1L << 53, &id) == 0)
         p = pool_get(id);
     if (!p || (!http_is_admin(r) && p->tenant_id != http_tenant(r))) {
         http_reply_error(r, 404, "PROXY_NOT_FOUND", "no proxy %.20s that you manage", http_param(r, 0));

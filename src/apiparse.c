@@ -150,12 +150,43 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
+/* the code point at *s of valid UTF-8 (as jansson guarantees); *s moves past it */
+static unsigned utf8_next(const unsigned char **s)
+{
+    const unsigned char *p = *s;
+    unsigned c = *p++;
+    int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+    c &= more == 3 ? 0x07 : more == 2 ? 0x0F : more == 1 ? 0x1F : 0x7F;
+    for (; more > 0 && (*p & 0xC0) == 0x80; more--)
+        c = (c << 6) | (*p++ & 0x3F);
+    *s = p;
+    return c;
+}
+
+/* a control character (C0, DEL, C1) or a space of any script (Unicode Zs, Zl, Zp) */
+static int space_or_control(unsigned c)
+{
+    return c <= 0x20 || (c >= 0x7F && c <= 0xA0) || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+static int idem_key_ok(const char *key)
+{
+    const unsigned char *k = (const unsigned char *)key;
+    size_t chars = 0;
+    while (*k && chars <= 128) {
+        if (space_or_control(utf8_next(&k)))
+            return 0;
+        chars++;
+    }
+    return chars >= 1 && chars <= 128 && !*k;
+}
+
 int apiparse_send(json_t *body, struct send_req *out, char *to_buf, char *err, size_t errlen)
 {
     static const char *const keys[] = {"to", "message", "sessionId", "idempotencyKey", "ttlSeconds", NULL};
     memset(out, 0, sizeof *out);
-    if (!apiparse_only_keys(body, keys, err, errlen))
-        return APIPARSE_INVALID;
+    /* in the documented order: to, message, then the rest (unknown fields included) */
     const char *to;
     if (opt_string(body, "to", 32, &to, err, errlen) < 0 || !to ||
         util_phone_normalize(to, to_buf, PHONE_MAX) < 0) {
@@ -176,19 +207,15 @@ int apiparse_send(json_t *body, struct send_req *out, char *to_buf, char *err, s
         return APIPARSE_BAD_MESSAGE;
     }
     out->text = text;
+    if (!apiparse_only_keys(body, keys, err, errlen))
+        return APIPARSE_INVALID;
     if (opt_string(body, "sessionId", SESSION_NAME_MAX - 1, &out->session, err, errlen) < 0)
         return APIPARSE_INVALID;
-    if (opt_string(body, "idempotencyKey", 128, &out->idem_key, err, errlen) < 0)
+    /* 128 characters of up to 4 bytes each */
+    if (opt_string(body, "idempotencyKey", 4 * 128, &out->idem_key, err, errlen) < 0 ||
+        (out->idem_key && !idem_key_ok(out->idem_key))) {
+        snprintf(err, errlen, "idempotencyKey must be 1 to 128 characters without spaces or control characters");
         return APIPARSE_INVALID;
-    if (out->idem_key) {
-        const unsigned char *k = (const unsigned char *)out->idem_key;
-        int ok = *k != 0;
-        for (; *k; k++)
-            ok &= *k > 0x20 && *k != 0x7F;
-        if (!ok) {
-            snprintf(err, errlen, "idempotencyKey must be 1 to 128 characters without spaces or control characters");
-            return APIPARSE_INVALID;
-        }
     }
     json_t *ttl = json_object_get(body, "ttlSeconds");
     if (ttl && !json_is_null(ttl)) {

@@ -940,14 +940,14 @@ void calls_status_callback(struct http_req *r)
     }
     long duration = 0;
     if (dur)
-        util_parse_long(dur, 0, 100000000, &duration);
+        util_parse_count(dur, 0, 100000000, &duration);
     /* ?job= names the job even before the create answer brought the CallSid */
     const char *jq = http_query(r, "job"), *aq = http_query(r, "attempt");
     long job_id = 0, attempt = 0;
     struct call_job *j = scratch;
     int found = 0;
-    if (jq && aq && util_parse_long(jq, 1, 999999999999L, &job_id) == 0 &&
-        util_parse_long(aq, 1, 1000, &attempt) == 0 && store_job_get(job_id, j) == STORE_OK)
+    if (jq && aq && util_parse_count(jq, 1, 999999999999L, &job_id) == 0 &&
+        util_parse_count(aq, 1, 1000, &attempt) == 0 && store_job_get(job_id, j) == STORE_OK)
         found = j->attempts == attempt && (!j->call_sid[0] || strcmp(j->call_sid, sid) == 0);
     if (!found)
         found = store_job_by_sid(sid, j) == STORE_OK;

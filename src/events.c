@@ -260,7 +260,7 @@ static int filters(struct http_req *r, int stream, char *types, size_t tlen, cha
     if (!v)
         v = http_query(r, "since");
     long n = 0;
-    if (v && util_parse_long(v, 0, 999999999999999L, &n) < 0) {
+    if (v && util_parse_count(v, 0, 999999999999999L, &n) < 0) {
         http_reply_error(r, 400, "INVALID_REQUEST", "since (or Last-Event-ID) must be an event id");
         return -1;
     }
@@ -291,7 +291,7 @@ static void list_events(struct http_req *r)
         http_reply_error(r, 400, "INVALID_REQUEST", "give limit (a page from since) or last (the newest), not both");
         return;
     }
-    if ((l || last) && util_parse_long(l ? l : last, 1, LIST_MAX, &limit) < 0) {
+    if ((l || last) && util_parse_count(l ? l : last, 1, LIST_MAX, &limit) < 0) {
         http_reply_error(r, 400, "INVALID_REQUEST", "%s must be a whole number from 1 to %d", l ? "limit" : "last",
                          LIST_MAX);
         return;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "hmac.h"
@@ -24,8 +25,7 @@ struct http_req {
     char *params[HTTP_MAX_PARAMS];
     int64_t tenant_id;
     int admin;
-    struct evkeyvalq query;
-    int query_parsed;
+    struct evkeyvalq query; /* parsed by parse() */
     char *body;
     size_t bodylen;
     /* made on the I/O thread (parse): an answer already known, the API key given, and
@@ -88,16 +88,7 @@ const char *http_header(struct http_req *r, const char *name)
 
 const char *http_uri(struct http_req *r) { return evhttp_request_get_uri(r->req); }
 
-const char *http_query(struct http_req *r, const char *key)
-{
-    if (!r->query_parsed) {
-        r->query_parsed = 1;
-        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
-        if (q && evhttp_parse_query_str(q, &r->query) < 0)
-            return NULL;
-    }
-    return evhttp_find_header(&r->query, key);
-}
+const char *http_query(struct http_req *r, const char *key) { return evhttp_find_header(&r->query, key); }
 
 void http_key_hash(const char *key, char *out) { hmac_sha256_plain_hex(key, strlen(key), out); }
 
@@ -124,8 +115,7 @@ static void req_free(struct http_req *r)
 {
     for (int i = 0; i < HTTP_MAX_PARAMS; i++)
         free(r->params[i]);
-    if (r->query_parsed)
-        evhttp_clear_headers(&r->query);
+    evhttp_clear_headers(&r->query);
     free(r->body);
     free(r->early_msg);
     json_decref(r->json);
@@ -416,6 +406,25 @@ static void early(struct http_req *r, int status, const char *code, char *msg)
     r->early_msg = msg;
 }
 
+/* The query string into q: name=value pairs joined by '&', each name once, no NUL.
+ * NULL, or why not (allocated). libevent's parser gives up on a part without '=', and
+ * a handler would then see no parameter at all: a filter or a bound silently dropped. */
+static char *parse_query(const struct evhttp_uri *uri, struct evkeyvalq *q)
+{
+    const char *s = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (!s || !*s)
+        return NULL;
+    if (strcasestr(s, "%00"))
+        return xstrdup("the query string must not hold %00");
+    if (evhttp_parse_query_str(s, q) < 0)
+        return xstrdup("the query string must be name=value pairs joined by &");
+    for (struct evkeyval *a = TAILQ_FIRST(q); a; a = TAILQ_NEXT(a, next))
+        for (struct evkeyval *b = TAILQ_NEXT(a, next); b; b = TAILQ_NEXT(b, next))
+            if (strcmp(a->key, b->key) == 0)
+                return xasprintf("the query string gives '%.64s' more than once", a->key);
+    return NULL;
+}
+
 /* On the request's I/O thread: what needs no daemon state (the route tables are fixed
  * before the threads start). The rest is serve's, on the main loop. */
 static void *parse(struct evhttp_request *req)
@@ -423,6 +432,7 @@ static void *parse(struct evhttp_request *req)
     struct http_req *r = xcalloc(1, sizeof *r);
     r->req = req;
     r->route_label = "other";
+    TAILQ_INIT(&r->query);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *method = method_name(evhttp_request_get_command(req));
@@ -456,6 +466,11 @@ static void *parse(struct evhttp_request *req)
     }
     r->route = found;
     r->route_label = found->pattern;
+    char *why = parse_query(uri, &r->query);
+    if (why) {
+        early(r, 400, "INVALID_REQUEST", why);
+        return r;
+    }
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     if (found->auth != AUTH_NONE) {
         r->key = evhttp_find_header(h, "X-API-Key");

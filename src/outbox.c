@@ -448,7 +448,7 @@ static struct hook *tenant_hook(struct http_req *r)
 {
     long id;
     struct hook *h = NULL;
-    if (util_parse_long(http_param(r, 0), 1, 999999999999L, &id) == 0)
+    if (util_parse_count(http_param(r, 0), 1, 999999999999L, &id) == 0)
         h = hook_of(id);
     if (!h || h->tenant_id != http_tenant(r)) {
         http_reply_error(r, 404, "WEBHOOK_NOT_FOUND", "no webhook %.40s", http_param(r, 0));
@@ -517,7 +517,7 @@ static void list_deliveries(struct http_req *r)
     const char *st = http_query(r, "status"), *l = http_query(r, "limit"), *c = http_query(r, "cursor");
     long limit = 100, cursor = 0;
     if ((st && strcmp(st, "pending") != 0 && strcmp(st, "delivered") != 0 && strcmp(st, "dead") != 0) ||
-        (l && util_parse_long(l, 1, 1000, &limit) < 0) || (c && util_parse_long(c, 1, 999999999999L, &cursor) < 0)) {
+        (l && util_parse_count(l, 1, 1000, &limit) < 0) || (c && util_parse_count(c, 1, 999999999999L, &cursor) < 0)) {
         http_reply_error(r, 400, "INVALID_REQUEST",
                          "status must be pending, delivered or dead; limit 1 to 1000; cursor a nextCursor");
         return;
@@ -537,7 +537,7 @@ static void replay(struct http_req *r)
         return;
     long id;
     struct delivery d = {0};
-    if (util_parse_long(http_param(r, 1), 1, 999999999999L, &id) < 0 || store_delivery_get(id, &d) != STORE_OK ||
+    if (util_parse_count(http_param(r, 1), 1, 999999999999L, &id) < 0 || store_delivery_get(id, &d) != STORE_OK ||
         d.webhook_id != h->id) {
         free(d.payload);
         http_reply_error(r, 404, "DELIVERY_NOT_FOUND", "no delivery %.40s for this webhook", http_param(r, 1));

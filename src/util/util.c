@@ -99,6 +99,16 @@ int util_parse_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
+int util_parse_count(const char *s, long min, long max, long *out)
+{
+    if (!s || *s < '0' || *s > '9' || (s[0] == '0' && s[1]) || min < 0)
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
+    return util_parse_long(s, min, max, out);
+}
+
 int64_t util_now_ms(void)
 {
     struct timespec ts;
@@ -126,6 +136,49 @@ void util_iso8601(int64_t ms, char *out, size_t outlen)
     gmtime_r(&s, &tm);
     snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+}
+
+/* n digits at s as a number, or -1 */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int util_parse_iso8601(const char *s, int64_t *ms)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (!s || strnlen(s, 20) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
+        return -1;
+    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
+        return -1;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap))
+        return -1;
+    const char *p = s + 19;
+    int frac = 0;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 3)
+                frac = frac * 10 + (*p - '0');
+        if (n < 1 || n > 9)
+            return -1;
+        for (; n < 3; n++)
+            frac *= 10;
+    }
+    if (p[0] != 'Z' || p[1])
+        return -1;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    *ms = (int64_t)timegm(&tm) * 1000 + frac;
+    return 0;
 }
 
 int util_mkdirs(const char *path, int mode)

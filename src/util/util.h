@@ -19,6 +19,9 @@ char *xappendf(char *s, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* Whole decimal number in [min,max], no junk, no overflow. 0 or -1. */
 int util_parse_long(const char *s, long min, long max, long *out);
+/* The same for a value from a client (a query parameter, a path id): digits only, no
+ * sign, no leading zero ("0" itself is fine), in [min,max] with min >= 0. 0 or -1. */
+int util_parse_count(const char *s, long min, long max, long *out);
 
 /* Wall clock in ms since the epoch, and a monotonic clock in ms. */
 int64_t util_now_ms(void);
@@ -26,6 +29,9 @@ int64_t util_mono_ms(void);
 
 /* ISO-8601 UTC with milliseconds into out (>= 25 bytes). */
 void util_iso8601(int64_t ms, char *out, size_t outlen);
+/* The reverse, strictly: YYYY-MM-DDTHH:MM:SS, an optional fraction of 1 to 9 digits
+ * (kept to the ms), then Z; a real date of the years 1970-9999. 0 or -1. */
+int util_parse_iso8601(const char *s, int64_t *ms);
 
 /* mkdir -p with mode; 0 or -1 (errno set). */
 int util_mkdirs(const char *path, int mode);

@@ -1,5 +1,6 @@
 /* Unit tests for src/apiparse.h: validation of API request bodies. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -7,6 +8,7 @@
 #include "apiparse.h"
 #include "proxy.h"
 #include "tap.h"
+#include "util.h"
 
 static json_t *obj(const char *text)
 {
@@ -208,6 +210,94 @@ static void test_only_keys(void)
     json_decref(j);
 }
 
+/* {"to":"+972501112233","message":"hi","idempotencyKey":<key>} with key as raw JSON */
+static int send_with_key(const char *key_json, struct send_req *rq, char *err, size_t errlen)
+{
+    char to[PHONE_MAX];
+    char *body = xasprintf("{\"to\":\"+972501112233\",\"message\":\"hi\",\"idempotencyKey\":%s}", key_json);
+    json_t *j = obj(body);
+    int rc = apiparse_send(j, rq, to, err, errlen);
+    json_decref(j);
+    free(body);
+    return rc;
+}
+
+/* n copies of the UTF-8 character c as a JSON string */
+static char *repeat_json(const char *c, int n)
+{
+    char *s = xstrdup("\"");
+    for (int i = 0; i < n; i++)
+        s = xappendf(s, "%s", c);
+    return xappendf(s, "\"");
+}
+
+static void test_send(void)
+{
+    struct send_req rq;
+    char to[PHONE_MAX], err[256];
+    json_t *j = obj("{\"to\":\"+972501112233\",\"message\":\"hi\",\"sessionId\":\"worker_1\","
+                    "\"idempotencyKey\":\"order-1\",\"ttlSeconds\":60}");
+    CHECK_EQ_INT(apiparse_send(j, &rq, to, err, sizeof err), 0, "send with every field");
+    CHECK(strcmp(rq.to, "972501112233") == 0 && strcmp(rq.text, "hi") == 0 && strcmp(rq.session, "worker_1") == 0 &&
+              strcmp(rq.idem_key, "order-1") == 0 && rq.ttl_s == 60,
+          "send fields");
+    json_decref(j);
+
+    /* checked in the documented order: to, message, then the rest (unknown fields too) */
+    static const struct {
+        const char *body;
+        int want;
+        const char *desc;
+    } order[] = {
+        {"{\"to\":\"123\",\"message\":\"\",\"extra\":1}", APIPARSE_BAD_PHONE, "a bad to before an unknown field"},
+        {"{\"to\":\"972501112233\",\"message\":\"\",\"extra\":1}", APIPARSE_BAD_MESSAGE,
+         "an empty message before an unknown field"},
+        {"{\"to\":\"972501112233\",\"message\":\"x\",\"extra\":1}", APIPARSE_INVALID, "an unknown field"},
+        {"{\"message\":\"x\"}", APIPARSE_BAD_PHONE, "no to"},
+    };
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        j = obj(order[i].body);
+        CHECK_EQ_INT(apiparse_send(j, &rq, to, err, sizeof err), order[i].want, "send: %s", order[i].desc);
+        json_decref(j);
+    }
+
+    /* idempotencyKey: 1 to 128 characters (not bytes), no space or control of any script */
+    static const struct {
+        const char *c;
+        int n, ok;
+        const char *desc;
+    } keys[] = {
+        {"a", 128, 1, "128 ASCII characters"},
+        {"a", 129, 0, "129 ASCII characters"},
+        {"\\u00e9", 128, 1, "128 two-byte characters (256 bytes)"},
+        {"\\u00e9", 129, 0, "129 two-byte characters"},
+        {"\\ud83d\\ude00", 128, 1, "128 four-byte characters (512 bytes)"},
+        {"\\ud83d\\ude00", 129, 0, "129 four-byte characters"},
+        {"\\u05e9", 3, 1, "Hebrew letters"},
+        {"", 0, 0, "an empty key"},
+        {"a b", 1, 0, "an ASCII space"},
+        {"a\\tb", 1, 0, "a tab"},
+        {"a\\u007fb", 1, 0, "DEL"},
+        {"a\\u0085b", 1, 0, "a C1 control (NEL)"},
+        {"a\\u00a0b", 1, 0, "a no-break space"},
+        {"a\\u2028b", 1, 0, "a line separator"},
+        {"a\\u3000b", 1, 0, "an ideographic space"},
+        {"a\\u2003b", 1, 0, "an em space"},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char *k = repeat_json(keys[i].c, keys[i].n);
+        err[0] = '\0';
+        int rc = send_with_key(k, &rq, err, sizeof err);
+        CHECK_EQ_INT(rc, keys[i].ok ? 0 : APIPARSE_INVALID, "idempotencyKey: %s", keys[i].desc);
+        if (!keys[i].ok)
+            CHECK(strstr(err, "idempotencyKey") != NULL, "the error names idempotencyKey (%s)", err);
+        free(k);
+    }
+    CHECK_EQ_INT(send_with_key("7", &rq, err, sizeof err), APIPARSE_INVALID, "a numeric idempotencyKey");
+    CHECK_EQ_INT(send_with_key("null", &rq, err, sizeof err), 0, "a null idempotencyKey is absent");
+    CHECK(rq.idem_key == NULL, "null key: none");
+}
+
 static void test_codes(void)
 {
     CHECK_EQ_STR(apiparse_code(APIPARSE_BAD_PHONE), "INVALID_PHONE", "phone code");
@@ -223,5 +313,6 @@ int main(void)
     test_tenant();
     test_proxy();
     test_only_keys();
+    test_send();
     return TAP_DONE();
 }

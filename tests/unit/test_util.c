@@ -330,6 +330,83 @@ static void test_alloc(void)
     CHECK(util_now_ms() > 1600000000000LL, "the wall clock is after 2020");
 }
 
+static void test_parse_count(void)
+{
+    static const struct {
+        const char *s;
+        long min, max;
+        int rc;
+        long want;
+    } t[] = {
+        {"0", 0, 10, 0, 0},          {"7", 1, 10, 0, 7},          {"1000", 1, 1000, 0, 1000},
+        {"999999999999", 1, 999999999999L, 0, 999999999999L},
+        {"1001", 1, 1000, -1, 0},    {"0", 1, 10, -1, 0},         {"", 0, 10, -1, 0},
+        {"+5", 0, 10, -1, 0},        {"-5", -10, 10, -1, 0},      {"05", 0, 10, -1, 0},
+        {"00", 0, 10, -1, 0},        {" 5", 0, 10, -1, 0},        {"5 ", 0, 10, -1, 0},
+        {"5x", 0, 10, -1, 0},        {"0x5", 0, 10, -1, 0},       {"99999999999999999999999", 0, LONG_MAX, -1, 0},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        long v = 12345;
+        int rc = util_parse_count(t[i].s, t[i].min, t[i].max, &v);
+        CHECK_EQ_INT(rc, t[i].rc, "parse_count('%s', %ld, %ld) rc", t[i].s, t[i].min, t[i].max);
+        if (t[i].rc == 0)
+            CHECK_EQ_INT(v, t[i].want, "parse_count('%s') value", t[i].s);
+    }
+    long v;
+    CHECK_EQ_INT(util_parse_count(NULL, 0, 10, &v), -1, "parse_count(NULL)");
+}
+
+static void test_parse_iso8601(void)
+{
+    static const struct {
+        const char *s;
+        int rc;
+        int64_t want;
+    } t[] = {
+        {"1970-01-01T00:00:00Z", 0, 0},
+        {"2023-11-14T22:13:20.123Z", 0, 1700000000123LL},
+        {"2023-11-14T22:13:20.1Z", 0, 1700000000100LL},
+        {"2023-11-14T22:13:20.123456789Z", 0, 1700000000123LL},
+        {"2000-02-29T00:00:00Z", 0, 951782400000LL},
+        {"2099-12-31T23:59:59.999Z", 0, 4102444799999LL},
+        {"2100-02-29T00:00:00Z", -1, 0}, /* not a leap year */
+        {"2026-02-29T00:00:00Z", -1, 0},
+        {"2026-02-31T00:00:00Z", -1, 0},
+        {"2026-04-31T00:00:00Z", -1, 0},
+        {"2026-13-01T00:00:00Z", -1, 0},
+        {"2026-00-01T00:00:00Z", -1, 0},
+        {"2026-01-00T00:00:00Z", -1, 0},
+        {"2026-01-01T24:00:00Z", -1, 0},
+        {"2026-01-01T00:60:00Z", -1, 0},
+        {"2026-01-01T00:00:60Z", -1, 0},
+        {"1969-12-31T23:59:59Z", -1, 0},
+        {"2026-1-5T09:00:00Z", -1, 0},
+        {"2026-01-05T 9:00:00Z", -1, 0},
+        {"2026-01-05 09:00:00Z", -1, 0},
+        {"2026-01-05T09:00:00", -1, 0},
+        {"2026-01-05T09:00:00+00:00", -1, 0},
+        {"2026-01-05T09:00:00.Z", -1, 0},
+        {"2026-01-05T09:00:00.1234567890Z", -1, 0},
+        {"2026-01-05T09:00:00Zjunk", -1, 0},
+        {"2026-01-05T09:00:00z", -1, 0},
+        {"+026-01-05T09:00:00Z", -1, 0},
+        {"", -1, 0},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        int64_t v = -7;
+        int rc = util_parse_iso8601(t[i].s, &v);
+        CHECK_EQ_INT(rc, t[i].rc, "parse_iso8601('%s') rc", t[i].s);
+        if (t[i].rc == 0)
+            CHECK_EQ_INT(v, t[i].want, "parse_iso8601('%s') value", t[i].s);
+    }
+    /* what util_iso8601 writes reads back */
+    char out[40];
+    int64_t back = 0;
+    util_iso8601(1764496800123LL, out, sizeof out);
+    CHECK(util_parse_iso8601(out, &back) == 0 && back == 1764496800123LL, "iso8601 round trip (%s)", out);
+    CHECK_EQ_INT(util_parse_iso8601(NULL, &back), -1, "parse_iso8601(NULL)");
+}
+
 static void test_iso8601_negative(void)
 {
     char buf[40];
@@ -341,6 +418,8 @@ int main(void)
 {
     test_iso8601_negative();
     test_parse_long();
+    test_parse_count();
+    test_parse_iso8601();
     test_phone();
     test_iso8601();
     test_alloc();
