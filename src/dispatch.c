@@ -41,6 +41,7 @@ struct inflight {
     char to[PHONE_MAX];
     char *text;
     int typing_ms;
+    int64_t expires_at;   /* the message's TTL: never asked again after it */
     int asks;             /* POST /send tries of this dispatch */
     int waiting;          /* a POST /send is on the wire */
     unsigned gen;         /* tells a stale reply from the current one */
@@ -218,13 +219,24 @@ static void send_reply(const struct httpc_response *res, void *arg)
     ask_later(f, ms);
 }
 
+#define UNCONFIRMED_TTL "not confirmed within its time to live: the worker may or may not have sent it, " \
+                        "and it is not asked again"
+
 /* POST /send to the session's worker, when it is connected; else the session's next
- * connection asks */
+ * connection asks. Past the message's TTL nobody asks again: a worker that never had it
+ * would send it late (a worker that had it can still report MESSAGE_SENT). f may be
+ * freed. */
 static void ask(struct inflight *f)
 {
     struct session *s = session_get(f->session_id);
     evtimer_del(f->timer);
-    if (!s || s->status != SS_CONNECTED || !s->worker.address[0] || f->waiting)
+    if (f->waiting)
+        return;
+    if (util_now_ms() >= f->expires_at) {
+        give_up(f, UNCONFIRMED_TTL);
+        return;
+    }
+    if (!s || s->status != SS_CONNECTED || !s->worker.address[0])
         return;
     json_t *j = json_pack("{s:s,s:s,s:s,s:i}", "messageId", f->public_id, "to", f->to, "text", f->text,
                           "typingMs", f->typing_ms);
@@ -257,6 +269,7 @@ static struct inflight *inflight_new(const struct message *m)
     for (const char *p = m->text; *p; p++)
         chars += ((unsigned char)*p & 0xC0) != 0x80;
     f->typing_ms = pacing_typing_ms(&pcfg, chars);
+    f->expires_at = m->expires_at;
     f->gen = ++next_gen;
     f->timer = evtimer_new(evbase, ask_timer_cb, f);
     return f;
@@ -301,7 +314,7 @@ static void dispatch_one(struct dsched_sess *e, int64_t now)
         }
     }
     struct message *m = scratch;
-    int rc = store_message_head(e->id, m);
+    int rc = store_message_head(e->id, now, m);
     if (rc == STORE_NOTFOUND) {
         e->queued = 0;
         dsched_update(sched, e, now);
@@ -385,9 +398,19 @@ static void collect_expired(const struct message *m, void *arg)
     l->v[l->n++] = (struct expired){m->id, m->session_id};
 }
 
+/* a message in flight that nobody will ask for again before its TTL (its session is not
+ * connected, or the next ask is not due): given up now rather than left `sending` */
+static void sweep_inflight(struct session *s, void *arg)
+{
+    struct inflight *f = inflight_of(s->id);
+    if (f && !f->waiting && *(int64_t *)arg >= f->expires_at)
+        give_up(f, UNCONFIRMED_TTL);
+}
+
 static void sweep_job(void)
 {
     int64_t now = util_now_ms();
+    session_each(sweep_inflight, &now);
     struct expired_list l = {xmalloc(SWEEP_MAX * sizeof *l.v), 0};
     store_message_expired(now, SWEEP_MAX, collect_expired, &l);
     for (size_t i = 0; i < l.n; i++) {
@@ -485,8 +508,15 @@ static int on_sent(struct session *s, const struct wevent *ev, int64_t now)
     if (!m || m->status == MS_SENT || m->status == MS_EXPIRED || m->status == MS_CANCELLED)
         return 1;
     enum msg_status was = m->status;
+    int64_t failed_at = m->finished_at;
     snprintf(m->wa_message_id, sizeof m->wa_message_id, "%s", ev->wa_message_id ? ev->wa_message_id : "");
     set_status(m, MS_SENT, NULL, now);
+    if (was == MS_FAILED) {
+        /* given up on, but the worker had sent it: its failure no longer counts */
+        struct dsched_sess *fe = dsched_find(sched, s->id);
+        if (fe && pacing_forget_failure(&fe->pace, failed_at))
+            save_pacing(s->id, &fe->pace);
+    }
     if (store_affinity_set(s->tenant_id, m->to, s->id, now) != STORE_OK)
         log_error("dispatch", "cannot save the recipient's session");
     struct inflight *f = inflight_of(s->id);
@@ -726,6 +756,7 @@ int dispatch_enqueue(int64_t tenant_id, const struct send_req *rq, struct send_r
                 json_pack("{s:s,s:s}", "messageId", m->public_id, "status", "queued"));
     struct dsched_sess *e = entry(s, now);
     e->queued++;
+    e->hold_until = 0; /* a retry's back-off holds back only itself: this one may go */
     dsched_update(sched, e, now);
     arm();
     out->status = 202;
@@ -750,6 +781,7 @@ int dispatch_cancel(int64_t tenant_id, const char *public_id, struct message *m,
     struct dsched_sess *e = dsched_find(sched, m->session_id);
     if (e && e->queued > 0) {
         e->queued--;
+        e->hold_until = 0; /* it may have been the retry that held the queue */
         dsched_update(sched, e, now);
         arm();
     }

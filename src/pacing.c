@@ -285,6 +285,14 @@ void pacing_record_failure(struct pacing_state *st, int64_t t)
     st->failed_today++;
 }
 
+int pacing_forget_failure(struct pacing_state *st, int64_t failed_at)
+{
+    if (st->day != pacing_local_day(failed_at) || st->failed_today <= 0)
+        return 0;
+    st->failed_today--;
+    return 1;
+}
+
 int64_t pacing_room_today(const struct pacing_profile *p, const struct pacing_state *st, int queued,
                           int64_t now)
 {

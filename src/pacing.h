@@ -77,6 +77,9 @@ int64_t pacing_next_send(const struct pacing_profile *p, const struct pacing_sta
 void pacing_record_send(const struct pacing_profile *p, struct pacing_state *st, int64_t t, double rnd);
 /* Records a final failure at t (failedToday). */
 void pacing_record_failure(struct pacing_state *st, int64_t t);
+/* Takes back the failure recorded at failed_at (a message given up on that the worker
+ * had sent after all), if it still counts today. 1 when it did, else 0. */
+int pacing_forget_failure(struct pacing_state *st, int64_t failed_at);
 /* Sends the profile still allows on the local day of now, less `queued` waiting ones;
  * INT32_MAX without a daily cap. May be negative. */
 int64_t pacing_room_today(const struct pacing_profile *p, const struct pacing_state *st, int queued,

@@ -17,6 +17,8 @@ enum stmt_id {
     ST_MSG_BY_ID,
     ST_MSG_BY_PUBLIC,
     ST_MSG_HEAD,
+    ST_MSG_HEAD_DUE,
+    ST_MSG_HEAD_HELD,
     ST_MSG_EXPIRED,
     ST_MSG_CANCEL_SESSION,
     ST_MSG_QUEUED_COUNTS,
@@ -49,7 +51,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_MSG_BY_ID] = "SELECT " MSG_COLS " FROM messages WHERE id = ?1",
     [ST_MSG_BY_PUBLIC] = "SELECT " MSG_COLS " FROM messages WHERE public_id = ?1",
     [ST_MSG_HEAD] = "SELECT " MSG_COLS " FROM messages WHERE session_id = ?1 AND status = 'queued' "
-                    "ORDER BY not_before, id LIMIT 1",
+                    "AND not_before = 0 ORDER BY id LIMIT 1",
+    [ST_MSG_HEAD_DUE] = "SELECT id FROM messages WHERE session_id = ?1 AND status = 'queued' "
+                        "AND not_before BETWEEN 1 AND ?2 ORDER BY id LIMIT 1",
+    [ST_MSG_HEAD_HELD] = "SELECT " MSG_COLS " FROM messages WHERE session_id = ?1 AND status = 'queued' "
+                         "AND not_before > ?2 ORDER BY not_before, id LIMIT 1",
     [ST_MSG_EXPIRED] = "SELECT " MSG_COLS " FROM messages WHERE status = 'queued' AND expires_at <= ?1 "
                        "LIMIT ?2",
     [ST_MSG_CANCEL_SESSION] = "UPDATE messages SET status = 'cancelled', error = ?2, finished_at = ?3 "
@@ -201,10 +207,31 @@ int store_message_find(const char *public_id, struct message *out)
     return read_one_message(s, out);
 }
 
-int store_message_head(int64_t session_id, struct message *out)
+int store_message_head(int64_t session_id, int64_t now, struct message *out)
 {
+    /* the oldest never-tried message (messages_queue serves each of these three) */
     sqlite3_stmt *s = st(ST_MSG_HEAD);
     sqlite3_bind_int64(s, 1, session_id);
+    int rc = read_one_message(s, out);
+    if (rc == STORE_ERR)
+        return rc;
+    /* a retry whose back-off is over goes in its place in the order of acceptance */
+    s = st(ST_MSG_HEAD_DUE);
+    sqlite3_bind_int64(s, 1, session_id);
+    sqlite3_bind_int64(s, 2, now);
+    int step = sqlite3_step(s);
+    int64_t due = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return STORE_ERR;
+    if (due && (rc == STORE_NOTFOUND || due < out->id))
+        return store_message_get(due, out);
+    if (rc == STORE_OK)
+        return rc;
+    /* nothing may go now: the retry that may go first */
+    s = st(ST_MSG_HEAD_HELD);
+    sqlite3_bind_int64(s, 1, session_id);
+    sqlite3_bind_int64(s, 2, now);
     return read_one_message(s, out);
 }
 

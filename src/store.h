@@ -67,8 +67,10 @@ int store_message_insert(struct message *m); /* sets m->id; STORE_CONFLICT on a 
 int store_message_save(const struct message *m);
 int store_message_get(int64_t id, struct message *out);         /* STORE_OK / NOTFOUND / ERR */
 int store_message_find(const char *public_id, struct message *out);
-/* the session's next queued message: earliest not_before, then oldest */
-int store_message_head(int64_t session_id, struct message *out);
+/* the session's next queued message at now: the oldest that may go (a retry whose
+ * back-off is over keeps its place among the others); when none may, the retry that may
+ * go first (its not_before is after now) */
+int store_message_head(int64_t session_id, int64_t now, struct message *out);
 /* queued messages whose TTL ran out by now, at most limit */
 int store_message_expired(int64_t now, int limit, void (*cb)(const struct message *m, void *arg), void *arg);
 int store_message_sending(void (*cb)(const struct message *m, void *arg), void *arg);

@@ -106,6 +106,44 @@ test('bad sends get clear errors and change nothing', async () => {
     assert.equal((await d.post('/api/v1/send', { to: '972500000001', message: 'x' }, { key })).status, 503);
     const all = await d.get('/api/v1/messages');
     assert.equal(all.json.messages.length, 1, 'only the good send made a message');
+    // the body is checked in the documented order: to, message, then the rest
+    for (const [body, code] of [[{ to: '123', message: '', extra: 1 }, 'INVALID_PHONE'], [{ to: '972500000001', message: '', extra: 1 }, 'INVALID_MESSAGE']]) {
+      assert.equal((await d.post('/api/v1/send', body)).json.error.code, code, JSON.stringify(body));
+    }
+  });
+});
+
+test('a query string that cannot be read is refused, never taken as no filter', async () => {
+  await withDaemon({}, async (d) => {
+    const id = (await d.link('+972501110003')).sessionId;
+    const sent = await d.post('/api/v1/send', { to: '972500000001', message: 'x', sessionId: id });
+    await waitMsg(d, sent.json.messageId, 'sent');
+    await d.sim(id, '/sim/receive', { from: '972500000002', text: 'hi' });
+    await waitFor(async () => (await d.get('/api/v1/inbox')).json.messages.length === 1, { what: 'inbox' });
+    const bad = [
+      ['/api/v1/messages?status=bogus&limit=5000&debug', /name=value/],
+      ['/api/v1/messages?sessionId=worker_2&&', /name=value/],
+      ['/api/v1/inbox?since=garbage&x', /name=value/],
+      ['/api/v1/messages?limit=5&limit=500', /'limit' more than once/],
+      ['/api/v1/messages?status=queued%00junk', /%00/],
+      ['/api/v1/messages?cursor=%2B5', /cursor/],
+      ['/api/v1/messages?limit=05', /limit/],
+      ['/api/v1/inbox?since=2026-02-31T00:00:00Z', /since/],
+      ['/api/v1/inbox?since=2026-1-5T09:00:00Z', /since/],
+      ['/api/v1/inbox?since=2026-01-05T%209:00:00Z', /since/],
+      ['/api/v1/inbox?since=2026-01-05T09:00:00.Z', /since/],
+    ];
+    for (const [url, why] of bad) {
+      const r = await d.get(url);
+      assert.equal(r.status, 400, `${url} -> ${r.status} ${r.text}`);
+      assert.equal(r.json.error.code, 'INVALID_REQUEST', url);
+      assert.match(r.json.error.message, why, url);
+    }
+    // the same questions asked well
+    assert.equal((await d.get('/api/v1/messages?status=sent&limit=50')).json.messages.length, 1);
+    assert.equal((await d.get('/api/v1/messages?status=queued')).json.messages.length, 0);
+    assert.equal((await d.get('/api/v1/inbox?since=2026-01-05T09:00:00.5Z')).json.messages.length, 1);
+    assert.equal((await d.get('/api/v1/inbox?since=2999-01-05T09:00:00Z')).json.messages.length, 0);
   });
 });
 
@@ -299,6 +337,57 @@ test('kill -9 of the daemon while sending, repeatedly: every message sent exactl
   } finally {
     await d.cleanup();
   }
+});
+
+// A message in flight past its TTL: a worker that never had it would send it late, so
+// it is not asked again but failed; the worker's sent.log proves it never went out.
+const UNCONFIRMED = /not confirmed within its time to live/;
+
+async function inFlightPastTtl(d, id, to) {
+  // the worker answers 500 once: the dispatch stays in flight, to be asked again later
+  assert.equal((await d.sim(id, '/sim/send-mode', { mode: 'error500', count: 1 })).status, 200);
+  const r = await d.post('/api/v1/send', { to, message: 'late?', sessionId: id, ttlSeconds: 1 });
+  assert.equal(r.status, 202, r.text);
+  await waitFor(async () => (await d.sim(id, '/health', undefined, 'GET')).json?.sendModeLeft === 0, { what: 'the 500 answered' });
+  assert.equal((await msg(d, r.json.messageId)).status, 'sending');
+  return r.json.messageId;
+}
+
+async function nothingSentLate(d, id, late) {
+  const m = await waitMsg(d, late, 'failed');
+  assert.match(m.error, UNCONFIRMED);
+  assert.equal(m.attempts, 1);
+  assert.equal((await d.session(id)).failedToday, 1);
+  // the session goes on: the next message is sent, and the late one never was
+  const next = (await d.post('/api/v1/send', { to: '972500000069', message: 'next', sessionId: id })).json.messageId;
+  await waitMsg(d, next, 'sent');
+  assert.deepEqual(sentLog(d, id), [next]);
+}
+
+test('a message in flight is not asked again after its TTL (connected: the next try finds it over)', async () => {
+  // the retry comes after the 1 s TTL; the sweep (every 30 s) is not what settles it
+  await withDaemon({ MESSAGE_RETRY_MS: '1500' }, async (d) => {
+    const id = (await d.link('+972501110031')).sessionId;
+    const late = await inFlightPastTtl(d, id, '972500000061');
+    await nothingSentLate(d, id, late);
+  });
+});
+
+test('a message in flight is not left sending when its session never comes back: the sweep fails it at its TTL', async () => {
+  await withDaemon({ MESSAGE_RETRY_MS: '60000', MONITOR_INTERVAL_MS: '200' }, async (d) => {
+    const id = (await d.link('+972501110032')).sessionId;
+    const late = await inFlightPastTtl(d, id, '972500000062');
+    // logged out: no worker runs, nothing will ever ask for it again
+    await d.sim(id, '/sim/disconnect', { loggedOut: true });
+    await waitFor(async () => (await d.session(id)).status === 'logged_out', { what: 'logged out' });
+    const m = await waitMsg(d, late, 'failed');
+    assert.match(m.error, UNCONFIRMED);
+    assert.ok(Date.parse(m.finishedAt) >= Date.parse(m.expiresAt), `failed at ${m.finishedAt}, not before its TTL ${m.expiresAt}`);
+    const s = await d.session(id);
+    assert.equal(s.failedToday, 1);
+    assert.equal(s.inFlight, false, 'the session holds no message in flight');
+    assert.ok(!sentLog(d, id).includes(late));
+  });
 });
 
 test('worker failures: retryable ones retried with back-off, permanent ones fail, silent ones asked again', async () => {
