@@ -36,7 +36,9 @@ struct active {
     int64_t check_at;     /* when the watchdog fetches it, without a final callback */
     int creating;         /* a create (or a list before a new try) is out */
     int create_tries;
-    int cancel;           /* a soft cancel came while the call was being created */
+    int final_check;      /* the creates are used up: only Twilio's list may still find the call */
+    int final_lists;      /* lists asked in that final check */
+    int cancel;           /* a soft cancel came: hung up once named or answered; busy after it is final */
     int fetching;
     struct event *retry_ev;
     struct batch *batch;  /* a small start waiting for this call */
@@ -263,6 +265,9 @@ static void finish(struct call_job *j, enum call_status st, const char *error, i
 {
     int64_t now = util_now_ms();
     int retry = callfsm_retryable(st) && j->attempts <= cfg->call_retry_attempts;
+    const struct active *was = active_of(j->id);
+    if (was && was->cancel)
+        retry = 0; /* cancelled while it rang: busy or no answer does not call it again */
     struct call_run run;
     if (retry && j->run_id && store_run_get(j->run_id, &run) == STORE_OK && strcmp(run.status, "running") != 0)
         retry = 0; /* a stopped run dials nothing new, retries included */
@@ -299,9 +304,18 @@ static void finish(struct call_job *j, enum call_status st, const char *error, i
 
 /* ---- creating calls ---- */
 
+/* an answer's job and attempt: an answer for an earlier attempt is not this one's */
 struct create_ctx {
     int64_t job_id;
+    int attempt;
 };
+
+/* the job's current call entry, if the answer is for its current attempt */
+static struct active *ctx_active(const struct create_ctx *x)
+{
+    struct active *a = active_of(x->job_id);
+    return a && a->attempt == x->attempt ? a : NULL;
+}
 
 static void hangup_done(long status, const struct twilio_call *c, const char *error, void *arg)
 {
@@ -345,11 +359,25 @@ static void create_failed(struct active *a, const char *why)
     finish(scratch, CS_FAILED, why, 0);
 }
 
+#define FINAL_LISTS_MAX 5
+#define PUMP_MAX 10000
+
+/* The create's outcome is unknown (no answer, 5xx, an answer that is not a call): Twilio
+ * may have made the call. Its list is read before another create; once the creates are
+ * used up only the list decides, as a job failed with its call live would free a slot
+ * that is still taken. */
 static void retry_later(struct active *a, const char *why)
 {
-    if (a->create_tries >= cfg->call_create_tries) {
+    if (a->sid[0]) {
+        batch_release(a); /* a status callback named the call meanwhile */
+        return;
+    }
+    if (a->create_tries >= cfg->call_create_tries)
+        a->final_check = 1;
+    if (a->final_check && a->final_lists >= FINAL_LISTS_MAX) {
         char msg[TEXT_MAX];
-        snprintf(msg, sizeof msg, "the call could not be created after %d tries: %.300s", a->create_tries, why);
+        snprintf(msg, sizeof msg, "the call could not be created after %d tries, and Twilio's call list "
+                 "could not be read to see whether one exists: %.300s", a->create_tries, why);
         create_failed(a, msg);
         return;
     }
@@ -363,14 +391,22 @@ static void retry_later(struct active *a, const char *why)
 static void on_created(long status, const struct twilio_call *c, const char *error, void *arg)
 {
     struct create_ctx *x = arg;
-    struct active *a = active_of(x->job_id);
+    struct active *a = ctx_active(x);
     int64_t job_id = x->job_id;
     free(x);
+    if (a && a->sid[0] && c && strcmp(a->sid, c->sid) != 0) {
+        /* a second call for this attempt (its callback came first for another): not counted anywhere */
+        log_warn("calls", "a second call for one attempt is hung up job=%lld sid=%s", (long long)job_id, c->sid);
+        hangup(c->sid, "canceled");
+        return;
+    }
     if (!a) {
-        /* settled while it was being created: a force-cancel hangs the new call up */
-        struct call_job j;
-        if (c && store_job_get(job_id, &j) == STORE_OK && j.status == CS_CANCELED)
+        /* no current attempt of the job waits for it (force-cancelled, or the answer to an
+         * earlier attempt): a call it made is nobody's and would run outside the limit */
+        if (c) {
+            log_warn("calls", "a call no attempt waits for is hung up job=%lld sid=%s", (long long)job_id, c->sid);
             hangup(c->sid, "canceled");
+        }
         return;
     }
     a->creating = 0;
@@ -390,7 +426,7 @@ static void on_created(long status, const struct twilio_call *c, const char *err
 static void create_call(struct active *a)
 {
     struct create_ctx *x = xmalloc(sizeof *x);
-    x->job_id = a->job_id;
+    *x = (struct create_ctx){a->job_id, a->attempt};
     a->creating = 1;
     a->create_tries++;
     if (twilio_create(a->phone, a->job_id, a->attempt, on_created, x) < 0) {
@@ -404,9 +440,11 @@ static void create_call(struct active *a)
 static void on_listed(long status, const struct twilio_call *calls, size_t n, const char *error, void *arg)
 {
     struct create_ctx *x = arg;
-    struct active *a = active_of(x->job_id);
+    struct active *a = ctx_active(x);
     int64_t job_id = x->job_id;
     free(x);
+    if (!a && active_of(job_id))
+        return; /* an earlier attempt's list: the current attempt reads its own */
     if (!a) {
         /* force-cancelled meanwhile: a call the earlier create made is hung up */
         struct call_job j;
@@ -440,14 +478,22 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
             return;
         }
     }
+    if (a->final_check) {
+        char msg[TEXT_MAX];
+        snprintf(msg, sizeof msg, "the call could not be created after %d tries, and Twilio's call list shows "
+                 "no call for it", a->create_tries);
+        create_failed(a, msg);
+        return;
+    }
     create_call(a);
 }
 
 static void check_then_create(struct active *a)
 {
     struct create_ctx *x = xmalloc(sizeof *x);
-    x->job_id = a->job_id;
+    *x = (struct create_ctx){a->job_id, a->attempt};
     a->creating = 1;
+    a->final_lists += a->final_check;
     if (twilio_list(a->phone, on_listed, x) < 0) {
         free(x);
         a->creating = 0;
@@ -503,7 +549,8 @@ static void pump(struct tenant *t)
 {
     if (!enabled)
         return;
-    for (int guard = 0; guard < 10000 && t->active < cfg->call_concurrency; guard++) {
+    int guard;
+    for (guard = 0; guard < PUMP_MAX && t->active < cfg->call_concurrency; guard++) {
         int64_t now = util_now_ms();
         if (cfg->twilio_cps > 0 && now < next_dial_at) {
             arm_at(cps_ev, next_dial_at);
@@ -547,9 +594,13 @@ static void pump(struct tenant *t)
                  j->attempts, t->active);
         /* the claim is durable before Twilio hears of it */
         struct create_ctx *x = xmalloc(sizeof *x);
-        x->job_id = j->id;
+        *x = (struct create_ctx){j->id, j->attempts};
         store_after_commit(create_after_commit, x);
     }
+    /* PUMP_MAX jobs looked at in one go (most put off to their calling hours, say): the
+     * rest in a later turn of the loop, not never */
+    if (guard == PUMP_MAX)
+        arm_at(t->wake_ev, util_now_ms());
 }
 
 /* ---- starting ---- */
@@ -933,22 +984,37 @@ void calls_status_callback(struct http_req *r)
     const char *cs = evhttp_find_header(&params, "CallStatus");
     const char *dur = evhttp_find_header(&params, "CallDuration");
     int st = cs ? callfsm_from_twilio(cs) : -1;
-    if (!sid || !*sid || strlen(sid) >= CALL_SID_MAX || st < 0) {
+    if (!sid || !twilio_sid_ok(sid) || st < 0) {
         evhttp_clear_headers(&params);
-        http_reply_error(r, 400, "INVALID_REQUEST", "CallSid and a known CallStatus are required");
+        http_reply_error(r, 400, "INVALID_REQUEST", "CallSid (CA and hex digits) and a known CallStatus are required");
         return;
     }
     long duration = 0;
-    if (dur)
-        util_parse_count(dur, 0, 100000000, &duration);
+    if (dur && util_parse_count(dur, 0, 100000000, &duration) < 0)
+        log_warn("calls", "a status callback with an unreadable CallDuration sid=%s", sid);
     /* ?job= names the job even before the create answer brought the CallSid */
     const char *jq = http_query(r, "job"), *aq = http_query(r, "attempt");
     long job_id = 0, attempt = 0;
     struct call_job *j = scratch;
-    int found = 0;
+    int ours = 0, found = 0;
     if (jq && aq && util_parse_count(jq, 1, 999999999999L, &job_id) == 0 &&
-        util_parse_count(aq, 1, 1000, &attempt) == 0 && store_job_get(job_id, j) == STORE_OK)
-        found = j->attempts == attempt && (!j->call_sid[0] || strcmp(j->call_sid, sid) == 0);
+        util_parse_count(aq, 1, 1000, &attempt) == 0 && store_job_get(job_id, j) == STORE_OK) {
+        ours = j->attempts == attempt; /* a call made for the job's current attempt */
+        found = ours && (!j->call_sid[0] || strcmp(j->call_sid, sid) == 0);
+    }
+    if (ours && !callfsm_is_terminal((enum call_status)st) &&
+        (!found || (!j->call_sid[0] && callfsm_is_terminal(j->status)))) {
+        /* a live call for this attempt that the job does not hold: a second one (a create
+         * that was answered late), or one after the job gave up finding its call. Nobody
+         * counts it against the limit: it is hung up. (A late callback of the job's own
+         * call, after its end, is only ignored.) */
+        log_warn("calls", "a call the job does not hold is hung up job=%lld sid=%s status=%s", (long long)job_id,
+                 sid, cs);
+        hangup(sid, st == CS_IN_PROGRESS ? "completed" : "canceled");
+        evhttp_clear_headers(&params);
+        http_reply_raw(r, 200, "application/json", ignored, sizeof ignored - 1);
+        return;
+    }
     if (!found)
         found = store_job_by_sid(sid, j) == STORE_OK;
     if (!found) {

@@ -123,17 +123,22 @@ static void copy_str(json_t *o, const char *key, char *out, size_t outlen)
     snprintf(out, outlen, "%s", json_is_string(v) ? json_string_value(v) : "");
 }
 
+int twilio_sid_ok(const char *s)
+{
+    size_t l = strlen(s);
+    return l > 2 && l < CALL_SID_MAX && strncmp(s, "CA", 2) == 0 && strspn(s + 2, "0123456789abcdefABCDEF") == l - 2;
+}
+
 static int call_from_json(json_t *o, struct twilio_call *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
     json_t *sid = json_object_get(o, "sid");
     const char *s = json_is_string(sid) ? json_string_value(sid) : "";
-    size_t l = strlen(s);
-    if (l < 2 || l >= CALL_SID_MAX || strncmp(s, "CA", 2) != 0 || strspn(s + 2, "0123456789abcdefABCDEF") != l - 2) {
+    if (!twilio_sid_ok(s)) {
         snprintf(err, errlen, "a call resource without a valid sid");
         return -1;
     }
-    memcpy(c->sid, s, l + 1);
+    memcpy(c->sid, s, strlen(s) + 1);
     copy_str(o, "status", c->status, sizeof c->status);
     copy_str(o, "to", c->to, sizeof c->to);
     json_t *dc = json_object_get(o, "date_created");

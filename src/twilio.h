@@ -45,6 +45,9 @@ typedef void (*twilio_list_cb)(long http_status, const struct twilio_call *calls
  * callback of an earlier attempt is told apart), its events, Timeout, TimeLimit */
 int twilio_create(const char *to_digits, int64_t job_id, int attempt, twilio_cb cb, void *arg);
 int twilio_fetch(const char *sid, twilio_cb cb, void *arg);
+/* 1 when s is a call's sid: CA and hex digits, shorter than CALL_SID_MAX (it goes into
+ * request paths) */
+int twilio_sid_ok(const char *s);
 /* POST Calls/{sid}.json Status=completed (hang up) or canceled (not yet answered) */
 int twilio_update(const char *sid, const char *status, twilio_cb cb, void *arg);
 /* GET Calls.json?To=: the latest calls to a number, newest first */

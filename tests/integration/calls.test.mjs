@@ -245,6 +245,55 @@ test('Twilio 500 on a create that in fact created the call: no second call; a 4x
   }
 });
 
+test('the last create try answered 500 though Twilio made the call: the list finds it, the job is not failed with its call live', async () => {
+  // one try only, callbacks late: only Twilio's call list can tell the daemon the call exists
+  const ctx = await setup({ durationMs: 30, callbackDelayMs: 2500, createFailures: [{ status: 500, afterCreate: true }] },
+    { CALL_CREATE_TRIES: '1' });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 1);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    assert.equal(r.status, 200, r.text);
+    const done = await waitFor(async () => {
+      const c = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+      return c.status === 'completed' || c.status === 'failed' ? c : false;
+    }, { what: 'the job settles' });
+    assert.equal(done.status, 'completed', `settled as ${done.status}: ${done.error}`);
+    assert.equal(done.call_sid, tw.callList()[0].sid, 'the call Twilio made is the job\'s');
+    assert.equal(createsByTo(tw).get('+15550000000'), 1, 'created once');
+    assert.ok(tw.requests.some((q) => q.op === 'list'), 'the list was read after the last try');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('a soft cancel is final: a call that ends busy after it is not dialled again by the retry policy', async () => {
+  // Twilio refuses the hang-up once, then the callee is busy
+  const ctx = await setup({ answerMs: 400, outcomes: { '+15550000000': 'busy' }, updateFailures: [{ status: 500 }] },
+    { CALL_RETRY_ATTEMPTS: '2', CALL_RETRY_DELAY_MS: '100' });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 1);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    const job = r.json.calls[0].job_id;
+    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'ringing', { what: 'ringing' });
+    assert.equal((await d.post(`/api/outbound_calls/jobs/${job}/cancel`)).status, 202);
+    const end = await waitFor(async () => {
+      const c = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+      return c.status === 'busy' ? c : false;
+    }, { what: 'busy' });
+    assert.equal(end.attempts, 1);
+    // a later job of the same run shows the policy had time to act: it did not
+    const more = await leads(d, 1, { base: 1 });
+    const r2 = await d.post('/api/outbound_calls/start', { lead_ids: more });
+    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls.some((c) => c.job_id === r2.json.calls[0].job_id && c.status === 'completed'), { what: 'a later call completes' });
+    assert.equal(createsByTo(tw).get('+15550000000'), 1, 'the cancelled lead was dialled once');
+    assert.equal((await d.get('/api/outbound/recent-calls')).json.calls.find((c) => c.job_id === job).status, 'busy');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
 test('status callbacks: a bad signature is 403, an unknown CallSid is ignored, repeats never go back', async () => {
   const ctx = await setup({ durationMs: 30 });
   const { tw, d } = ctx;
@@ -273,6 +322,36 @@ test('status callbacks: a bad signature is 403, an unknown CallSid is ignored, r
     const res = await fetch(cbUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(cbUrl, late) }, body: new URLSearchParams(late).toString() });
     assert.equal(res.status, 200);
     assert.equal((await d.get('/api/outbound/recent-calls')).json.calls[0].status, 'completed', 'terminal never goes back');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('a second call for the same attempt (a create answered late) is hung up; the job keeps its own', async () => {
+  const ctx = await setup({ durationMs: null });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 1);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    const sid = r.json.calls[0].call_sid;
+    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'in_progress', { what: 'in progress' });
+    // Twilio reports another call made with this attempt's callback URL
+    const cbUrl = tw.calls.get(sid).statusCallback;
+    const other = { CallSid: 'CA' + '2'.repeat(32), CallStatus: 'in-progress', AccountSid: tw.accountSid };
+    const res = await fetch(cbUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(cbUrl, other) }, body: new URLSearchParams(other).toString() });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).ignored, true);
+    await tw.waitFor((t) => t.requests.some((q) => q.op === 'update' && q.callSid === other.CallSid && q.params?.Status === 'completed'), 5000, 'the other call hung up');
+    const job = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+    assert.equal(job.call_sid, sid, 'the job keeps its own call');
+    assert.equal(job.status, 'in_progress');
+    // a CallSid that is not CA and hex digits is refused before anything
+    const bad = { CallSid: 'CA12/../x', CallStatus: 'completed', AccountSid: tw.accountSid };
+    const b = await fetch(cbUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(cbUrl, bad) }, body: new URLSearchParams(bad).toString() });
+    assert.equal(b.status, 400);
+    assert.match((await b.json()).error.message, /CallSid/);
+    tw.endCall(sid);
+    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'completed', { what: 'completed' });
   } finally {
     await teardown(ctx);
   }

@@ -82,6 +82,40 @@ static void test_csv(void)
     CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), -1, "more than %d fields is refused", CSV_FIELDS_MAX);
     csv_init(&c, "", 0);
     CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), 0, "empty text: no record");
+
+    /* a record refused inside a quoted field is skipped whole: the rest of that field,
+     * on its next line, is not read as a record of its own */
+    char multi[600];
+    int n = snprintf(multi, sizeof multi, "\"Alice ");
+    memset(multi + n, 'x', 300);
+    n += 300;
+    n += snprintf(multi + n, sizeof multi - (size_t)n, "\nBob\",+15551234567\nCarol,+15557654321\n");
+    csv_init(&c, multi, (size_t)n);
+    CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), -1, "a quoted field over the cap is refused");
+    CHECK_EQ_INT(line, 1, "the refused record starts on line 1");
+    CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), 2, "the next record is the one after it");
+    CHECK_EQ_STR(f[0], "Carol", "not the tail of the refused one");
+    CHECK_EQ_INT(line, 3, "on line 3");
+    static const char nul[] = "\"a\0b\nc\",1\nd,2\n";
+    csv_init(&c, nul, sizeof nul - 1);
+    CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), -1, "a NUL in a quoted field is refused");
+    CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), 2, "the record after it reads");
+    CHECK_EQ_STR(f[0], "d", "the record after the refused one");
+
+    /* a quote inside a field that does not start with one (RFC 4180) */
+    csv_init(&c, "Bob\",+15551234567\nok,1\n", 23);
+    CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), -1, "a bare quote is refused");
+    CHECK(strstr(err, "quote") != NULL, "the error says why: %s", err);
+    CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), 2, "the next line reads");
+    CHECK_EQ_STR(f[0], "ok", "the next line's field");
+    /* text after a closing quote: the rest of the record is skipped, a later quoted
+     * field of it with its line end included */
+    static const char after[] = "\"a\"b,\"c\nd\"\nok,1\n";
+    csv_init(&c, after, sizeof after - 1);
+    CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), -1, "text after a closing quote is refused");
+    CHECK_EQ_INT(csv_next(&c, f, &line, err, sizeof err), 2, "the record after it reads");
+    CHECK_EQ_STR(f[0], "ok", "the record after the refused one, not the tail of its quoted field");
+    CHECK_EQ_INT(line, 3, "on line 3");
 }
 
 static void test_twilio(void)
