@@ -22,7 +22,7 @@ static void add(int i, int64_t session_id)
     snprintf(m->public_id, sizeof m->public_id, "msg_test%d", i);
     m->tenant_id = 1;
     m->session_id = session_id;
-    snprintf(m->to, sizeof m->to, "97250000000%d", i);
+    snprintf(m->to, sizeof m->to, "97250000000%u", (unsigned)i % 10);
     snprintf(m->text, sizeof m->text, "text %d", i);
     m->status = MS_QUEUED;
     m->created_at = NOW - 100000 + i;
