@@ -184,6 +184,12 @@ int outbox_wants(int64_t tenant_id, const char *type)
 
 static void kick_dirty(void *arg, int ok)
 {
+    if (store_in_batch()) {
+        /* an earlier after-commit step opened the next batch already, and a delivery
+         * flagged here may be in it, not durable yet: all wait for that commit */
+        store_after_commit(kick_dirty, NULL);
+        return;
+    }
     kick_queued = 0;
     for (struct hook *h = hooks; h; h = h->next) {
         if (h->dirty) {
@@ -387,6 +393,42 @@ static int parse_events(json_t *v, char *out, size_t outlen, char *err, size_t e
     return 0;
 }
 
+/* the webhook leaves memory (a reply still in flight finds no hook and stops) */
+static void forget(int64_t id)
+{
+    for (struct hook **p = &hooks; *p; p = &(*p)->next) {
+        if ((*p)->id == id) {
+            struct hook *h = *p;
+            *p = h->next;
+            hook_free(h);
+            return;
+        }
+    }
+}
+
+/* memory follows the row: a webhook added is taken back when its batch fails to
+ * commit, one deleted goes once the delete is committed */
+static void added_cb(void *arg, int ok)
+{
+    if (!ok)
+        forget(*(int64_t *)arg);
+    free(arg);
+}
+
+static void deleted_cb(void *arg, int ok)
+{
+    if (ok)
+        forget(*(int64_t *)arg);
+    free(arg);
+}
+
+static void after_commit_id(void (*fn)(void *arg, int ok), int64_t id)
+{
+    int64_t *p = xmalloc(sizeof *p);
+    *p = id;
+    store_after_commit(fn, p);
+}
+
 static void create_hook(struct http_req *r)
 {
     json_t *body = http_json_object(r);
@@ -437,6 +479,7 @@ static void create_hook(struct http_req *r)
     }
     struct hook *h = hook_add(&sh); /* before the body goes: sh borrows its url */
     json_decref(body);
+    after_commit_id(added_cb, h->id);
     json_t *j = hook_json(h, sh.created_at);
     json_object_set_new(j, "secret", json_string(secret)); /* once: it is never shown again */
     memset(secret, 0, sizeof secret);
@@ -475,15 +518,8 @@ static void delete_hook(struct http_req *r)
         http_reply_error(r, 500, "STORE_ERROR", "the webhook could not be deleted");
         return;
     }
-    for (struct hook **p = &hooks; *p; p = &(*p)->next) {
-        if (*p == h) {
-            *p = h->next;
-            break;
-        }
-    }
-    json_int_t id = h->id;
-    hook_free(h); /* a reply still in flight finds no hook and stops */
-    http_reply_json(r, 200, json_pack("{s:I,s:b}", "id", id, "deleted", 1));
+    after_commit_id(deleted_cb, h->id);
+    http_reply_json(r, 200, json_pack("{s:I,s:b}", "id", (json_int_t)h->id, "deleted", 1));
 }
 
 static json_t *delivery_json(const struct delivery *d)

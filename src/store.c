@@ -109,16 +109,16 @@ static int run(enum stmt_id id) { return step_done(st(id)) == STORE_OK ? 0 : -1;
 
 static void run_pending(int ok)
 {
-    /* callbacks may open a new batch and queue more; take the list first */
-    while (npending) {
-        struct deferred *list = pending;
-        size_t n = npending;
-        pending = NULL;
-        npending = cappending = 0;
-        for (size_t i = 0; i < n; i++)
-            list[i].fn(list[i].arg, ok);
-        free(list);
-    }
+    /* the callbacks of the batch that just ended. One may write, which opens the next
+     * batch: what it queues then waits for that batch's own commit (it used to run in
+     * this loop, before its writes were durable) */
+    struct deferred *list = pending;
+    size_t n = npending;
+    pending = NULL;
+    npending = cappending = 0;
+    for (size_t i = 0; i < n; i++)
+        list[i].fn(list[i].arg, ok);
+    free(list);
 }
 
 int store_flush(void)

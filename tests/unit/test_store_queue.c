@@ -1,6 +1,8 @@
-/* Unit test of the store's queue order (store_message_head): the oldest message that may
- * go; a retry whose back-off is over keeps its place in the order of acceptance; a retry
- * still held back holds back only itself. A real SQLite store in a temp file. */
+/* Unit tests of the store (a real SQLite store in a temp file): the queue order
+ * (store_message_head: the oldest message that may go; a retry whose back-off is over
+ * keeps its place in the order of acceptance; a retry still held back holds back only
+ * itself), and after-commit callbacks (what a callback queues after writing waits for
+ * its own batch's commit). */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,33 @@ static void head_is(int64_t now, int want, const char *what)
     CHECK_EQ_STR(rc == STORE_OK ? h.public_id : "", msgs[want].public_id, "%s", what);
 }
 
+/* after-commit: a callback of batch 1 writes (opening batch 2) and queues another */
+static int second_ran, second_saw_batch;
+
+static void second(void *arg, int ok)
+{
+    second_ran++;
+    second_saw_batch = store_in_batch();
+}
+
+static void first(void *arg, int ok)
+{
+    set(5, MS_SENT, 0); /* a write: batch 2 opens */
+    store_after_commit(second, NULL);
+}
+
+static void test_after_commit(void)
+{
+    add(5, 3);
+    store_after_commit(first, NULL);
+    CHECK_EQ_INT(store_flush(), 0, "batch 1 commits");
+    CHECK(store_in_batch(), "the callback's write opened batch 2");
+    CHECK_EQ_INT(second_ran, 0, "what it queued waits for batch 2's commit");
+    CHECK_EQ_INT(store_flush(), 0, "batch 2 commits");
+    CHECK_EQ_INT(second_ran, 1, "then it runs, once");
+    CHECK_EQ_INT(second_saw_batch, 0, "with its batch committed");
+}
+
 int main(void)
 {
     char dir[] = "/tmp/sb-queue-XXXXXX";
@@ -95,6 +124,7 @@ int main(void)
     set(3, MS_FAILED, 0);
     head_is(NOW, -1, "nothing queued");
     CHECK_EQ_INT(store_flush(), 0, "the batch commits");
+    test_after_commit();
 
     store_close();
     event_base_free(base);
