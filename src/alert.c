@@ -76,15 +76,20 @@ void alert_counts(uint64_t *sent, uint64_t *failed, uint64_t *folded)
 static void enqueue(enum target to, char *body)
 {
     if (queued >= QUEUE_MAX) {
-        struct out *old = queue;
-        queue = old->next;
-        if (!queue)
-            queue_tail = NULL;
-        free(old->body);
-        free(old);
-        queued--;
-        n_failed++;
-        log_warn("alert", "alert queue full: the oldest alert was dropped");
+        /* the oldest waiting one; the head stays while it is on the wire (its answer
+         * applies to it) */
+        struct out **pp = sending ? &queue->next : &queue;
+        struct out *old = *pp;
+        if (old) {
+            *pp = old->next;
+            if (queue_tail == old)
+                queue_tail = pp == &queue ? NULL : queue;
+            free(old->body);
+            free(old);
+            queued--;
+            n_failed++;
+            log_warn("alert", "alert queue full: the oldest waiting alert was dropped");
+        }
     }
     struct out *o = xcalloc(1, sizeof *o);
     o->to = to;

@@ -228,14 +228,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "switchboard: %s\n", err);
         goto out;
     }
+    /* what hears of events first: the sessions' recovery below already makes some (a
+     * session whose worker is gone), and they go to the customers' webhooks and alerts
+     * like any other */
+    if (events_init(base, &cfg) < 0 || alert_init(base, &cfg) < 0 || outbox_init(base, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "switchboard: %s\n", err[0] ? err : "start-up failed");
+        goto out;
+    }
     if (session_init(base, &cfg, runner, master, wh_url, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
         goto out;
     }
     sessions_up = 1;
-    if (events_init(base, &cfg) < 0 || alert_init(base, &cfg) < 0 || backup_init(base, &cfg, err, sizeof err) < 0 ||
-        outbox_init(base, &cfg, err, sizeof err) < 0 ||
-        dispatch_init(base, &cfg, err, sizeof err) < 0 ||
+    if (backup_init(base, &cfg, err, sizeof err) < 0 || dispatch_init(base, &cfg, err, sizeof err) < 0 ||
         calls_init(base, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "switchboard: %s\n", err);
         goto out;

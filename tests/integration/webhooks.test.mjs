@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
 import { startReceiver } from '../fakes/receiver.mjs';
-import { Daemon, waitFor } from './lib.mjs';
+import { Daemon, waitFor, workerPids } from './lib.mjs';
 
 const ENV = { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_TIMEOUT_MS: '2000' };
 
@@ -99,6 +99,32 @@ test('kill -9 between commit and delivery: delivered after the restart under the
       const dl = (await d.get(`/api/webhooks/${h.id}/deliveries`)).json.deliveries;
       return dl.find((x) => String(x.id) === held.headers['x-switchboard-delivery'])?.status === 'delivered';
     }, { what: 'marked delivered' });
+  } finally {
+    await d.cleanup();
+    await rx.close();
+  }
+});
+
+test('events made while the daemon starts (a session found without its worker) are delivered too', async () => {
+  const rx = await startReceiver();
+  const d = await new Daemon({ env: ENV }).start();
+  try {
+    const h = await hook(d, { url: rx.url('/up'), events: ['session.status'] });
+    const id = (await d.link('+972501110041')).sessionId;
+    // the daemon and its worker both die: the next start finds the session without one
+    const pids = workerPids(d.instanceId(), id);
+    assert.equal(pids.length, 1);
+    await d.kill9();
+    process.kill(-pids[0], 'SIGKILL');
+    await waitFor(() => workerPids(d.instanceId(), id).length === 0, { what: 'the worker gone' });
+    await d.start();
+    const got = await rx.waitFor((r) => r.on('/up').find((q) => {
+      const e = JSON.parse(q.body);
+      return e.sessionId === id && e.data.previous === 'connected' && /daemon restarted/.test(e.data.reason);
+    }), 10000, 'the recovery\'s session.status delivered');
+    assert.ok(verify(got, h.secret));
+    // and the session comes back
+    await d.waitStatus(id, 'connected');
   } finally {
     await d.cleanup();
     await rx.close();
