@@ -406,6 +406,8 @@ static void early(struct http_req *r, int status, const char *code, char *msg)
     r->early_msg = msg;
 }
 
+#define QUERY_PARAMS_MAX 32 /* no route reads more than a handful */
+
 /* The query string into q: name=value pairs joined by '&', each name once, no NUL.
  * NULL, or why not (allocated). libevent's parser gives up on a part without '=', and
  * a handler would then see no parameter at all: a filter or a bound silently dropped. */
@@ -418,6 +420,10 @@ static char *parse_query(const struct evhttp_uri *uri, struct evkeyvalq *q)
         return xstrdup("the query string must not hold %00");
     if (evhttp_parse_query_str(s, q) < 0)
         return xstrdup("the query string must be name=value pairs joined by &");
+    int n = 0;
+    for (struct evkeyval *a = TAILQ_FIRST(q); a; a = TAILQ_NEXT(a, next))
+        if (++n > QUERY_PARAMS_MAX)
+            return xasprintf("the query string has more than %d parameters", QUERY_PARAMS_MAX);
     for (struct evkeyval *a = TAILQ_FIRST(q); a; a = TAILQ_NEXT(a, next))
         for (struct evkeyval *b = TAILQ_NEXT(a, next); b; b = TAILQ_NEXT(b, next))
             if (strcmp(a->key, b->key) == 0)
