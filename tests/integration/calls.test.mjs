@@ -29,6 +29,11 @@ const waitRun = (d, id, status, timeout = 20000) =>
     return r && r.status === status ? r : false;
   }, { timeout, what: `run ${id} ${status}` });
 
+// a status callback as Twilio posts it: form-encoded params, signed for url
+function callback(tw, url, params) {
+  return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(url, params) }, body: new URLSearchParams(params).toString() });
+}
+
 // every lead called exactly once: one create per To
 function createsByTo(tw) {
   const m = new Map();
@@ -316,10 +321,10 @@ test('status callbacks: a bad signature is 403, an unknown CallSid is ignored, r
     // an earlier attempt's callback (attempt=0 never existed) is not about this call
     const old = { CallSid: 'CA' + '1'.repeat(32), CallStatus: 'busy', AccountSid: tw.accountSid };
     const oldUrl = cbUrl.replace(/attempt=\d+/, 'attempt=9');
-    const o = await fetch(oldUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(oldUrl, old) }, body: new URLSearchParams(old).toString() });
+    const o = await callback(tw, oldUrl, old);
     assert.equal((await o.json()).ignored, true);
     const late = { CallSid: sid, CallStatus: 'ringing', AccountSid: tw.accountSid };
-    const res = await fetch(cbUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(cbUrl, late) }, body: new URLSearchParams(late).toString() });
+    const res = await callback(tw, cbUrl, late);
     assert.equal(res.status, 200);
     assert.equal((await d.get('/api/outbound/recent-calls')).json.calls[0].status, 'completed', 'terminal never goes back');
   } finally {
@@ -338,7 +343,7 @@ test('a second call for the same attempt (a create answered late) is hung up; th
     // Twilio reports another call made with this attempt's callback URL
     const cbUrl = tw.calls.get(sid).statusCallback;
     const other = { CallSid: 'CA' + '2'.repeat(32), CallStatus: 'in-progress', AccountSid: tw.accountSid };
-    const res = await fetch(cbUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(cbUrl, other) }, body: new URLSearchParams(other).toString() });
+    const res = await callback(tw, cbUrl, other);
     assert.equal(res.status, 200);
     assert.equal((await res.json()).ignored, true);
     await tw.waitFor((t) => t.requests.some((q) => q.op === 'update' && q.callSid === other.CallSid && q.params?.Status === 'completed'), 5000, 'the other call hung up');
@@ -347,7 +352,7 @@ test('a second call for the same attempt (a create answered late) is hung up; th
     assert.equal(job.status, 'in_progress');
     // a CallSid that is not CA and hex digits is refused before anything
     const bad = { CallSid: 'CA12/../x', CallStatus: 'completed', AccountSid: tw.accountSid };
-    const b = await fetch(cbUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(cbUrl, bad) }, body: new URLSearchParams(bad).toString() });
+    const b = await callback(tw, cbUrl, bad);
     assert.equal(b.status, 400);
     assert.match((await b.json()).error.message, /CallSid/);
     tw.endCall(sid);
