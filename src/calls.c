@@ -485,6 +485,24 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
         create_failed(a, msg);
         return;
     }
+    if (store_job_get(a->job_id, scratch) == STORE_OK) {
+        int64_t now = util_now_ms(), open = hours_open(scratch->timezone, now);
+        if (open > now) {
+            /* the calling hours closed since the claim (a restart, or tries that took
+             * long): no call exists, so the job waits for them in the queue */
+            log_info("calls", "not dialled again outside the calling hours job=%lld", (long long)a->job_id);
+            scratch->status = CS_QUEUED;
+            scratch->not_before = open;
+            store_job_save(scratch);
+            count_status(CS_QUEUED);
+            call_event(scratch);
+            struct tenant *t = tenant_get(a->tenant_id);
+            batch_release(a); /* a start does not wait for the morning */
+            active_remove(a);
+            pump(t);
+            return;
+        }
+    }
     create_call(a);
 }
 

@@ -435,6 +435,35 @@ test('busy is retried by the policy; outside the calling hours in the lead\'s zo
   }
 });
 
+test('a claim that a restart finds without a call, once the calling hours have closed: back in the queue, not dialled at night', async () => {
+  // the create is never answered and makes no call; the daemon dies with the job claimed
+  const ctx = await setup({ createHang: true }, { TIMEZONE: 'UTC', CALL_HOURS: '00:00-24:00' });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 1);
+    d.post('/api/outbound_calls/start', { lead_ids: ids }).catch(() => {}); // its answer waits for the call
+    await tw.waitFor((t) => t.requests.some((q) => q.op === 'create'), 5000, 'the create sent');
+    const job = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+    assert.equal(job.status, 'dialing');
+    await d.kill9();
+    // it comes back after the hours closed (a one-hour window 6 hours from now in UTC)
+    const open = (new Date().getUTCHours() + 6) % 24;
+    d.opts.env.CALL_HOURS = `${String(open).padStart(2, '0')}:00-${String((open + 1) % 24).padStart(2, '0')}:00`;
+    tw.set({ createHang: false });
+    await d.start();
+    const back = await waitFor(async () => {
+      const c = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+      return c.status === 'queued' ? c : false;
+    }, { what: 'queued again' });
+    assert.equal(back.job_id, job.job_id);
+    assert.ok(tw.requests.some((q) => q.op === 'list'), 'Twilio was asked whether the call exists');
+    assert.equal(tw.requests.filter((q) => q.op === 'create').length, 1, 'no create after the restart');
+    assert.equal(tw.callList().length, 0);
+  } finally {
+    await teardown(ctx);
+  }
+});
+
 test('TWILIO_CPS spaces new calls; cleanup-stuck-jobs settles an old call from Twilio; paging bounds', async () => {
   const ctx = await setup({ durationMs: 20, dropFinalCallback: true }, { TWILIO_CPS: '4', CALL_STUCK_MS: '1000' });
   const { tw, d } = ctx;
