@@ -263,11 +263,12 @@ out:
     http_close_listener();
     cron_shutdown(); /* no periodic job runs while the modules wind down */
     proxycheck_shutdown(); /* before sessions: a probe's end moves sessions */
+    backup_shutdown();     /* before sessions: waits for an archive in progress, which
+                            * reads their directory, and a restore's end restarts them */
     if (sessions_up)
         session_shutdown();
     dispatch_shutdown(); /* after the sessions, whose last changes it hears of */
     calls_shutdown();    /* answers a start still waiting for its calls */
-    backup_shutdown();   /* waits for an archive in progress */
     events_shutdown();   /* ends the live streams */
     outbox_shutdown();   /* pending deliveries stay in the store for the next start */
     alert_shutdown();

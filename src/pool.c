@@ -165,6 +165,13 @@ int pool_delete(struct proxy *p)
 
 void pool_forget(struct proxy *p)
 {
+    /* the phones bound to it are unbound: its id may come back as another proxy */
+    for (size_t i = 0; i < nbindings;) {
+        if (bindings[i].proxy_id == p->id)
+            bindings[i] = bindings[--nbindings];
+        else
+            i++;
+    }
     for (size_t i = 0; i < nproxies; i++) {
         if (proxies[i] == p) {
             memmove(&proxies[i], &proxies[i + 1], (nproxies - i - 1) * sizeof *proxies);
@@ -237,9 +244,14 @@ void pool_adjust(int64_t proxy_id, int delta)
 
 int64_t pool_binding(int64_t tenant_id, const char *phone)
 {
-    for (size_t i = 0; i < nbindings; i++)
-        if (bindings[i].tenant_id == tenant_id && strcmp(bindings[i].phone, phone) == 0)
-            return bindings[i].proxy_id;
+    for (size_t i = 0; i < nbindings; i++) {
+        if (bindings[i].tenant_id == tenant_id && strcmp(bindings[i].phone, phone) == 0) {
+            /* only a proxy that is still there and the tenant may use (a binding
+             * stored before deletes took bindings along may name neither) */
+            const struct proxy *p = pool_get(bindings[i].proxy_id);
+            return p && pool_visible(p, tenant_id) ? p->id : 0;
+        }
+    }
     return 0;
 }
 

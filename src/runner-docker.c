@@ -693,6 +693,13 @@ static void listed(struct runner_docker *rd, struct dk *unused, const struct htt
     int max = 100000;
     struct docker_found *f = xcalloc((size_t)max, sizeof *f);
     int n = docker_parse_list(res->body, res->len, rd->instance_id, f, max);
+    if (n < 0) {
+        /* an answer that is not a listing says nothing about the workers: none is taken
+         * for dead on it (the next listing decides) */
+        log_warn("runner", "docker: a container listing could not be read; it is ignored");
+        free(f);
+        return;
+    }
     for (struct dk *d = rd->dks, *next; d; d = next) {
         next = d->next; /* exit_seen never unlinks at once: its requests come first */
         /* one that came up after the listing was taken is not in it */

@@ -230,6 +230,8 @@ static int rp_start(struct runner *rn, const struct worker_spec *s, struct worke
     log_info("runner", "worker started session=%s pid=%d listen=%s", s->session, pid, listen);
     rc = 0;
 out:
+    if (rc < 0)
+        ports_mark(&rp->ports, port, 0); /* no worker holds it */
     for (int i = 0; i < ne; i++)
         free(env[i]);
     return rc;

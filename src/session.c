@@ -48,6 +48,7 @@ struct sess_rt {
     int stopping;
     unsigned after_stop;
     int64_t started_mono;
+    int64_t started_wall; /* ms: an event stamped before it came from an earlier worker */
     int64_t last_ping_mono;
     int waiting_proxy;
     int deleted;
@@ -506,6 +507,7 @@ static void start_now(struct session *s)
     /* a session is provisioning exactly until its first worker starts */
     int first = s->status == SS_PROVISIONING;
     s->fail_streak++;
+    rt->started_wall = util_now_ms();
     if (runner->start(runner, &spec, &s->worker, err, sizeof err) < 0) {
         stats.worker_start_failures++;
         set_text(s->last_error, sizeof s->last_error, err);
@@ -1050,6 +1052,12 @@ int session_on_event(struct session *s, const struct wevent *ev)
     case WE_PROXY_ERROR:
         if (sessfsm_is_terminal(s->status))
             return 1;
+        if (RT(s)->stopping || ev->timestamp < RT(s)->started_wall) {
+            /* from a worker being stopped, or an earlier one (a late or retried post):
+             * it is about the proxy the session had then, not the one it has now */
+            log_warn("session", "PROXY_ERROR from an earlier worker ignored session=%s", s->name);
+            return 1;
+        }
         proxy_failed(s, ev->error);
         return 0;
     case WE_MESSAGE_SENT:

@@ -31,6 +31,7 @@ enum stmt_id {
     ST_PROXY_DELETE,
     ST_PROXY_LOAD,
     ST_BINDING_SET,
+    ST_BINDING_DROP_PROXY,
     ST_BINDING_LOAD,
     ST_BEGIN,
     ST_COMMIT,
@@ -67,6 +68,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id, phone) DO UPDATE SET "
                        "proxy_id = excluded.proxy_id, bound_at = excluded.bound_at",
     [ST_BINDING_LOAD] = "SELECT tenant_id, phone, proxy_id FROM phone_proxy",
+    [ST_BINDING_DROP_PROXY] = "DELETE FROM phone_proxy WHERE proxy_id = ?1",
     /* the batch and its savepoints: prepared once, as they run for nearly every write */
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -546,7 +548,13 @@ int store_proxy_save(const struct proxy *p)
 
 int store_proxy_delete(int64_t id)
 {
-    sqlite3_stmt *s = st(ST_PROXY_DELETE);
+    /* its phones' bindings go with it: a later proxy may get the same id */
+    sqlite3_stmt *s = st(ST_BINDING_DROP_PROXY);
+    sqlite3_bind_int64(s, 1, id);
+    int rc = store_write(s);
+    if (rc != STORE_OK)
+        return rc;
+    s = st(ST_PROXY_DELETE);
     sqlite3_bind_int64(s, 1, id);
     return store_write(s);
 }

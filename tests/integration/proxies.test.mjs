@@ -56,6 +56,15 @@ test('PROXY_ERROR: proxy marked bad, sessions moved, phone rebound, worker resta
   // a new session is never given the bad proxy
   const id2 = await d.provision();
   assert.equal((await d.session(id2)).proxyId, 2);
+  // the old worker's report posted again (a retry after a timeout): it was about proxy 1,
+  // so proxy 2 stays ok and nothing moves
+  const late = await d.event(id, 'PROXY_ERROR', { error: 'late report' }, {
+    body: JSON.stringify({ sessionId: id, type: 'PROXY_ERROR', data: { error: 'late report' }, timestamp: Date.parse(s.connectedAt) }),
+  });
+  assert.equal(late.status, 200, JSON.stringify(late.json));
+  const after = (await d.get('/api/proxies')).json.proxies;
+  assert.equal(after[1].status, 'ok', 'proxy 2 not blamed for the earlier worker\'s report');
+  assert.equal((await d.session(id)).proxyId, 2);
 });
 
 test('no room anywhere: the session waits in disconnected/no_proxy until a proxy is reset', async (t) => {
@@ -170,4 +179,28 @@ test('a bad proxy is re-checked with a real SOCKS5 handshake: back to ok when it
   assert.match(d.log(), /proxycheck: proxy works again id=1/);
   assert.match(d.log(), /proxycheck: proxy still bad id=2 reason="the proxy rejected the credentials"/);
   assert.ok(!d.log().includes('right-pass') && !d.log().includes('wrong-pass'), 'no proxy password in the log');
+});
+
+test('a deleted proxy takes its phone bindings along: its id coming back as another tenant\'s proxy binds nobody to it', async (t) => {
+  const d = await new Daemon().start();
+  t.after(() => d.cleanup());
+  const t1 = (await d.post('/api/tenants', { name: 'acme' })).json.apiKey;
+  const t2 = (await d.post('/api/tenants', { name: 'globex' })).json.apiKey;
+  // a shared proxy; tenant 1's phone is bound to it by its first session
+  const shared = await d.post('/api/proxies', { url: P1 });
+  assert.equal(shared.status, 201);
+  const first = await d.post('/api/sessions/provision', { phone: '+972501110051' }, { key: t1 });
+  assert.equal(first.status, 201, first.text);
+  assert.equal(first.json.proxy, 'socks5h://***@127.0.0.1:1081');
+  assert.equal((await d.del(`/api/sessions/${first.json.sessionId}`, { key: t1 })).status, 200);
+  assert.equal((await d.del(`/api/proxies/${shared.json.id}?force=true`)).status, 200);
+  // tenant 2's own proxy gets the same id (SQLite reuses the highest rowid)
+  const own = await d.post('/api/proxies', { url: P2 }, { key: t2 });
+  assert.equal(own.status, 201);
+  assert.equal(own.json.id, shared.json.id, 'the id came back');
+  const again = await d.post('/api/sessions/provision', { phone: '+972501110051' }, { key: t1 });
+  assert.equal(again.status, 201, again.text);
+  assert.equal(again.json.proxy, null, 'tenant 1 is not put on tenant 2\'s proxy');
+  const other = await d.post('/api/sessions/provision', {}, { key: t2 });
+  assert.equal(other.json.proxy, 'socks5h://***@127.0.0.1:1082', 'tenant 2 still uses its own');
 });
