@@ -75,11 +75,11 @@ int proxy_url_parse(const char *url, struct proxy_url *out, char *err, size_t er
         }
         hs = p + 1;
         portp = he + 2;
-        for (const char *q = hs; q < he; q++) {
-            if (!(host_char_ok(*q) || *q == ':')) {
-                snprintf(err, errlen, "proxy URL has a bad IPv6 host");
-                return -1;
-            }
+        /* an IPv6 address only: hex digits, ':' and '.' (an embedded IPv4), as the
+         * worker reads it */
+        if (he == hs || strspn(hs, "0123456789abcdefABCDEF:.") < (size_t)(he - hs)) {
+            snprintf(err, errlen, "proxy URL has a bad IPv6 host");
+            return -1;
         }
     } else {
         he = strrchr(p, ':');
@@ -112,7 +112,8 @@ int proxy_url_parse(const char *url, struct proxy_url *out, char *err, size_t er
     }
     memcpy(portbuf, portp, pl);
     portbuf[pl] = '\0';
-    if (portbuf[0] < '0' || portbuf[0] > '9' || util_parse_long(portbuf, 1, 65535, &port) < 0) {
+    /* 1 to 5 digits, as the worker reads it */
+    if (pl > 5 || strspn(portbuf, "0123456789") != pl || util_parse_long(portbuf, 1, 65535, &port) < 0) {
         snprintf(err, errlen, "proxy URL port must be a number from 1 to 65535");
         return -1;
     }

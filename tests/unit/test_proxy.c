@@ -23,6 +23,7 @@ static void test_parse_ok(void)
         {"socks5h://host:65535", "host", 65535, 0},
         {"socks5h://[::1]:1080", "::1", 1080, 0},
         {"socks5h://u:p@[2001:db8::7]:9050", "2001:db8::7", 9050, 1},
+        {"socks5h://[::ffff:10.0.0.1]:1080", "::ffff:10.0.0.1", 1080, 0},
         {"socks5h://u:p@host:1080/", "host", 1080, 1},
         {"socks5h://host:1080/", "host", 1080, 0},
         {"socks5h://user:pa:ss@host:1080", "host", 1080, 1},   /* ':' in the password */
@@ -68,6 +69,9 @@ static void test_parse_bad(void)
         "socks5h://u:" PW "@[]:1080",
         "socks5h://u:" PW "@[::1]",
         "socks5h://u:" PW "@[::1:1080",
+        "socks5h://u:" PW "@[proxy.example.com]:1080", /* brackets hold an IPv6 address only */
+        "socks5h://u:" PW "@[::g]:1080",
+        "socks5h://u:" PW "@host:0001080",    /* more than 5 digits: the worker refuses it */
         "socks5h://u:" PW "@ho st:1080",
         "socks5h://u:" PW "@host/x:1080",
         "socks5h://u ser:" PW "@host:1080",    /* spaces in the credentials */
