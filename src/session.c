@@ -603,6 +603,17 @@ void session_on_worker_exit(const char *name, int code, int signo, const char *c
         unsigned after = rt->after_stop;
         rt->after_stop = 0;
         save(s);
+        if ((after & AFTER_RESTART) && sessfsm_should_run(s->status) && s->fail_streak >= cfg->max_failed_starts) {
+            /* stopped for a failure (disconnected, silent, no answer to /health) start
+             * after start without ever connecting: the same crash loop as a worker that
+             * exits by itself */
+            char loop[TEXT_MAX];
+            snprintf(loop, sizeof loop, "crash loop: %d starts in a row never connected; last: %.400s",
+                     s->fail_streak, s->reason);
+            run_after(s, after & ~(unsigned)AFTER_RESTART);
+            input(s, FSM_CRASH_LOOP, loop);
+            return;
+        }
         run_after(s, after);
         return;
     }

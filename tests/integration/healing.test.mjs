@@ -61,6 +61,24 @@ test('a crash reported by the worker (/sim/crash) is restarted', async (t) => {
   assert.match(d.log(), /worker exited session=worker_1 pid=\d+ code=3/);
 });
 
+test('a worker that never pings and never connects: failed after the cap like one that exits, not restarted for ever', async (t) => {
+  const d = await new Daemon({
+    pingMs: 600000, // no PING and one QR only: the watchdog hears nothing after the first second
+    qrMs: 600000,
+    env: { PING_TIMEOUT_MS: '1000', MAX_FAILED_STARTS: '3', RESTART_BACKOFF_MIN_MS: '10', RESTART_BACKOFF_MAX_MS: '50' },
+  }).start();
+  t.after(() => d.cleanup());
+  const id = await d.provision();
+  const s = await d.waitStatus(id, 'failed', 20000);
+  assert.match(s.reason, /^crash loop: 3 starts in a row never connected; last: .*PING/);
+  assert.equal(s.worker, null);
+  const starts = () => [...d.log().matchAll(/info runner: worker started session=worker_1 /g)].length;
+  assert.equal(starts(), 3);
+  // not retried until asked
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(starts(), 3);
+});
+
 test('a worker command that exits at once: failed after the cap, with growing gaps', async (t) => {
   const d = await new Daemon({
     env: { WORKER_COMMAND: '/bin/false', MAX_FAILED_STARTS: '5', RESTART_BACKOFF_MIN_MS: '100', RESTART_BACKOFF_MAX_MS: '60000' },
