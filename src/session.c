@@ -423,6 +423,15 @@ static int input(struct session *s, enum fsm_input in, const char *reason)
     return 0;
 }
 
+/* MAX_FAILED_STARTS starts in a row never connected: failed, not started again until
+ * asked; last says what ended the last one */
+static void crash_loop(struct session *s, const char *last)
+{
+    char why[TEXT_MAX];
+    snprintf(why, sizeof why, "crash loop: %d starts in a row never connected; last: %.400s", s->fail_streak, last);
+    input(s, FSM_CRASH_LOOP, why);
+}
+
 /* where a session goes when it cannot stay on proxy avoid: its phone's bound proxy if
  * that has room (the same phone always uses the same proxy), else the least loaded */
 static struct proxy *replacement(const struct session *s, int64_t avoid)
@@ -513,10 +522,7 @@ static void start_now(struct session *s)
         set_text(s->last_error, sizeof s->last_error, err);
         log_error("session", "worker start failed session=%s error=\"%s\"", s->name, err);
         if (s->fail_streak >= cfg->max_failed_starts) {
-            char why[TEXT_MAX];
-            snprintf(why, sizeof why, "crash loop: %d starts in a row never connected; last: %.400s",
-                     s->fail_streak, err);
-            input(s, FSM_CRASH_LOOP, why);
+            crash_loop(s, err);
         } else {
             save(s);
             schedule_start(s, 1);
@@ -607,11 +613,8 @@ void session_on_worker_exit(const char *name, int code, int signo, const char *c
             /* stopped for a failure (disconnected, silent, no answer to /health) start
              * after start without ever connecting: the same crash loop as a worker that
              * exits by itself */
-            char loop[TEXT_MAX];
-            snprintf(loop, sizeof loop, "crash loop: %d starts in a row never connected; last: %.400s",
-                     s->fail_streak, s->reason);
             run_after(s, after & ~(unsigned)AFTER_RESTART);
-            input(s, FSM_CRASH_LOOP, loop);
+            crash_loop(s, s->reason);
             return;
         }
         run_after(s, after);
@@ -628,10 +631,7 @@ void session_on_worker_exit(const char *name, int code, int signo, const char *c
         snprintf(why, sizeof why, "worker exited");
     set_text(s->last_error, sizeof s->last_error, why);
     if (sessfsm_should_run(s->status) && s->fail_streak >= cfg->max_failed_starts) {
-        char loop[TEXT_MAX];
-        snprintf(loop, sizeof loop, "crash loop: %d starts in a row never connected; last: %.400s",
-                 s->fail_streak, why);
-        input(s, FSM_CRASH_LOOP, loop);
+        crash_loop(s, why);
         return;
     }
     if (input(s, FSM_WORKER_EXITED, why) < 0)
