@@ -23,6 +23,7 @@ async function leads(d, n, { key = ADMIN_KEY, base = 0 } = {}) {
 }
 
 const run = async (d, id) => (await d.get(`/api/outbound/runs/${id}`)).json;
+const recentCalls = async (d) => (await d.get('/api/outbound/recent-calls')).json.calls;
 const waitRun = (d, id, status, timeout = 20000) =>
   waitFor(async () => {
     const r = await run(d, id);
@@ -178,7 +179,7 @@ test('soft cancel hangs up through Twilio; force cancel frees the slot at once',
     const ids = await leads(d, 4);
     const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
     const recent = await waitFor(async () => {
-      const x = (await d.get('/api/outbound/recent-calls')).json.calls;
+      const x = (await recentCalls(d));
       return x.filter((c) => c.status === 'in_progress').length === 3 ? x : false;
     }, { what: '3 in progress' });
     const active = recent.filter((c) => c.status === 'in_progress');
@@ -218,7 +219,7 @@ test('a lost final callback is settled by the watchdog from Twilio\'s call resou
     const sid = r.json.calls[0].call_sid;
     await tw.waitFor((t) => t.calls.get(sid).status === 'completed', 5000, 'the call ended at Twilio');
     const job = await waitFor(async () => {
-      const c = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+      const c = (await recentCalls(d))[0];
       return c.status === 'completed' ? c : false;
     }, { timeout: 15000, what: 'settled by the watchdog' });
     assert.ok(job.duration >= 1);
@@ -241,7 +242,7 @@ test('Twilio 500 on a create that in fact created the call: no second call; a 4x
     const failed = byLead[ids[1]];
     assert.equal(failed.status, 'failed');
     assert.match(failed.error, /21211.*not a valid phone number/);
-    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls.some((c) => c.status === 'completed'),
+    await waitFor(async () => (await recentCalls(d)).some((c) => c.status === 'completed'),
       { what: 'the 500 call completes' });
     assert.equal(createsByTo(tw).get('+15550000000'), 1, 'created once despite the 500');
     assert.ok(tw.requests.some((q) => q.op === 'list'), 'the call list was checked before trying again');
@@ -260,7 +261,7 @@ test('the last create try answered 500 though Twilio made the call: the list fin
     const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
     assert.equal(r.status, 200, r.text);
     const done = await waitFor(async () => {
-      const c = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+      const c = (await recentCalls(d))[0];
       return c.status === 'completed' || c.status === 'failed' ? c : false;
     }, { what: 'the job settles' });
     assert.equal(done.status, 'completed', `settled as ${done.status}: ${done.error}`);
@@ -281,19 +282,19 @@ test('a soft cancel is final: a call that ends busy after it is not dialled agai
     const ids = await leads(d, 1);
     const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
     const job = r.json.calls[0].job_id;
-    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'ringing', { what: 'ringing' });
+    await waitFor(async () => (await recentCalls(d))[0].status === 'ringing', { what: 'ringing' });
     assert.equal((await d.post(`/api/outbound_calls/jobs/${job}/cancel`)).status, 202);
     const end = await waitFor(async () => {
-      const c = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+      const c = (await recentCalls(d))[0];
       return c.status === 'busy' ? c : false;
     }, { what: 'busy' });
     assert.equal(end.attempts, 1);
     // a later job of the same run shows the policy had time to act: it did not
     const more = await leads(d, 1, { base: 1 });
     const r2 = await d.post('/api/outbound_calls/start', { lead_ids: more });
-    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls.some((c) => c.job_id === r2.json.calls[0].job_id && c.status === 'completed'), { what: 'a later call completes' });
+    await waitFor(async () => (await recentCalls(d)).some((c) => c.job_id === r2.json.calls[0].job_id && c.status === 'completed'), { what: 'a later call completes' });
     assert.equal(createsByTo(tw).get('+15550000000'), 1, 'the cancelled lead was dialled once');
-    assert.equal((await d.get('/api/outbound/recent-calls')).json.calls.find((c) => c.job_id === job).status, 'busy');
+    assert.equal((await recentCalls(d)).find((c) => c.job_id === job).status, 'busy');
   } finally {
     await teardown(ctx);
   }
@@ -316,7 +317,7 @@ test('status callbacks: a bad signature is 403, an unknown CallSid is ignored, r
     const ids = await leads(d, 1);
     const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
     const sid = r.json.calls[0].call_sid;
-    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'completed', { what: 'completed' });
+    await waitFor(async () => (await recentCalls(d))[0].status === 'completed', { what: 'completed' });
     const cbUrl = tw.calls.get(sid).statusCallback;
     // an earlier attempt's callback (attempt=0 never existed) is not about this call
     const old = { CallSid: 'CA' + '1'.repeat(32), CallStatus: 'busy', AccountSid: tw.accountSid };
@@ -326,7 +327,7 @@ test('status callbacks: a bad signature is 403, an unknown CallSid is ignored, r
     const late = { CallSid: sid, CallStatus: 'ringing', AccountSid: tw.accountSid };
     const res = await callback(tw, cbUrl, late);
     assert.equal(res.status, 200);
-    assert.equal((await d.get('/api/outbound/recent-calls')).json.calls[0].status, 'completed', 'terminal never goes back');
+    assert.equal((await recentCalls(d))[0].status, 'completed', 'terminal never goes back');
   } finally {
     await teardown(ctx);
   }
@@ -339,7 +340,7 @@ test('a second call for the same attempt (a create answered late) is hung up; th
     const ids = await leads(d, 1);
     const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
     const sid = r.json.calls[0].call_sid;
-    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'in_progress', { what: 'in progress' });
+    await waitFor(async () => (await recentCalls(d))[0].status === 'in_progress', { what: 'in progress' });
     // Twilio reports another call made with this attempt's callback URL
     const cbUrl = tw.calls.get(sid).statusCallback;
     const other = { CallSid: 'CA' + '2'.repeat(32), CallStatus: 'in-progress', AccountSid: tw.accountSid };
@@ -347,7 +348,7 @@ test('a second call for the same attempt (a create answered late) is hung up; th
     assert.equal(res.status, 200);
     assert.equal((await res.json()).ignored, true);
     await tw.waitFor((t) => t.requests.some((q) => q.op === 'update' && q.callSid === other.CallSid && q.params?.Status === 'completed'), 5000, 'the other call hung up');
-    const job = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+    const job = (await recentCalls(d))[0];
     assert.equal(job.call_sid, sid, 'the job keeps its own call');
     assert.equal(job.status, 'in_progress');
     // a CallSid that is not CA and hex digits is refused before anything
@@ -356,7 +357,7 @@ test('a second call for the same attempt (a create answered late) is hung up; th
     assert.equal(b.status, 400);
     assert.match((await b.json()).error.message, /CallSid/);
     tw.endCall(sid);
-    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls[0].status === 'completed', { what: 'completed' });
+    await waitFor(async () => (await recentCalls(d))[0].status === 'completed', { what: 'completed' });
   } finally {
     await teardown(ctx);
   }
@@ -423,11 +424,11 @@ test('busy is retried by the policy; outside the calling hours in the lead\'s zo
     const r = await d.post('/api/outbound_calls/start', { lead_ids: [l1.json.id, l2.json.id] });
     assert.equal(r.status, 200);
     await waitFor(async () => {
-      const c = (await d.get('/api/outbound/recent-calls')).json.calls.find((x) => x.lead_id === l1.json.id);
+      const c = (await recentCalls(d)).find((x) => x.lead_id === l1.json.id);
       return c.status === 'busy' && c.attempts === 2;
     }, { what: 'busy twice, then final' });
     assert.equal(createsByTo(tw).get('+15550000000'), 2, 'dialled once more by the retry policy');
-    const night = (await d.get('/api/outbound/recent-calls')).json.calls.find((x) => x.lead_id === l2.json.id);
+    const night = (await recentCalls(d)).find((x) => x.lead_id === l2.json.id);
     assert.equal(night.status, 'queued', 'outside the hours in TIMEZONE: waits');
     assert.equal(createsByTo(tw).get('+15550000001'), undefined);
   } finally {
@@ -443,7 +444,7 @@ test('a claim that a restart finds without a call, once the calling hours have c
     const ids = await leads(d, 1);
     d.post('/api/outbound_calls/start', { lead_ids: ids }).catch(() => {}); // its answer waits for the call
     await tw.waitFor((t) => t.requests.some((q) => q.op === 'create'), 5000, 'the create sent');
-    const job = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+    const job = (await recentCalls(d))[0];
     assert.equal(job.status, 'dialing');
     await d.kill9();
     // it comes back after the hours closed (a one-hour window 6 hours from now in UTC)
@@ -452,7 +453,7 @@ test('a claim that a restart finds without a call, once the calling hours have c
     tw.set({ createHang: false });
     await d.start();
     const back = await waitFor(async () => {
-      const c = (await d.get('/api/outbound/recent-calls')).json.calls[0];
+      const c = (await recentCalls(d))[0];
       return c.status === 'queued' ? c : false;
     }, { what: 'queued again' });
     assert.equal(back.job_id, job.job_id);
@@ -481,7 +482,7 @@ test('TWILIO_CPS spaces new calls; cleanup-stuck-jobs settles an old call from T
     const c = await d.post('/api/outbound/cleanup-stuck-jobs');
     assert.equal(c.status, 200);
     assert.equal(c.json.checked, 3);
-    await waitFor(async () => (await d.get('/api/outbound/recent-calls')).json.calls.every((x) => x.status === 'completed'),
+    await waitFor(async () => (await recentCalls(d)).every((x) => x.status === 'completed'),
       { what: 'settled by the cleanup' });
     const t = await d.post('/api/tenants', { name: 'other' });
     assert.equal((await d.post('/api/outbound/cleanup-stuck-jobs', {}, { key: t.json.apiKey })).status, 403, 'admin only');

@@ -11,14 +11,29 @@
 #include "tap.h"
 #include "util.h"
 
+/* a number parser's answer for one input */
+struct parse_case {
+    const char *s;
+    long min, max;
+    int rc;
+    long want;
+};
+
+static void check_parses(const char *name, int (*parse)(const char *, long, long, long *),
+                         const struct parse_case *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        long v = 12345;
+        int rc = parse(t[i].s, t[i].min, t[i].max, &v);
+        CHECK_EQ_INT(rc, t[i].rc, "%s('%s', %ld, %ld) rc", name, t[i].s, t[i].min, t[i].max);
+        if (t[i].rc == 0)
+            CHECK_EQ_INT(v, t[i].want, "%s('%s') value", name, t[i].s);
+    }
+}
+
 static void test_parse_long(void)
 {
-    static const struct {
-        const char *s;
-        long min, max;
-        int rc;
-        long want;
-    } t[] = {
+    static const struct parse_case t[] = {
         {"0", 0, 10, 0, 0},
         {"10", 0, 10, 0, 10},
         {"11", 0, 10, -1, 0},
@@ -48,13 +63,7 @@ static void test_parse_long(void)
         {"-9223372036854775809", LONG_MIN, LONG_MAX, -1, 0},
         {"99999999999999999999999999", LONG_MIN, LONG_MAX, -1, 0},
     };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        long v = 12345;
-        int rc = util_parse_long(t[i].s, t[i].min, t[i].max, &v);
-        CHECK_EQ_INT(rc, t[i].rc, "parse_long('%s', %ld, %ld) rc", t[i].s, t[i].min, t[i].max);
-        if (t[i].rc == 0)
-            CHECK_EQ_INT(v, t[i].want, "parse_long('%s') value", t[i].s);
-    }
+    check_parses("parse_long", util_parse_long, t, sizeof t / sizeof t[0]);
     long v;
     CHECK_EQ_INT(util_parse_long(NULL, 0, 10, &v), -1, "parse_long(NULL)");
     /* errno from an earlier failure does not leak into a later success */
@@ -332,12 +341,7 @@ static void test_alloc(void)
 
 static void test_parse_count(void)
 {
-    static const struct {
-        const char *s;
-        long min, max;
-        int rc;
-        long want;
-    } t[] = {
+    static const struct parse_case t[] = {
         {"0", 0, 10, 0, 0},          {"7", 1, 10, 0, 7},          {"1000", 1, 1000, 0, 1000},
         {"999999999999", 1, 999999999999L, 0, 999999999999L},
         {"1001", 1, 1000, -1, 0},    {"0", 1, 10, -1, 0},         {"", 0, 10, -1, 0},
@@ -345,13 +349,7 @@ static void test_parse_count(void)
         {"00", 0, 10, -1, 0},        {" 5", 0, 10, -1, 0},        {"5 ", 0, 10, -1, 0},
         {"5x", 0, 10, -1, 0},        {"0x5", 0, 10, -1, 0},       {"99999999999999999999999", 0, LONG_MAX, -1, 0},
     };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        long v = 12345;
-        int rc = util_parse_count(t[i].s, t[i].min, t[i].max, &v);
-        CHECK_EQ_INT(rc, t[i].rc, "parse_count('%s', %ld, %ld) rc", t[i].s, t[i].min, t[i].max);
-        if (t[i].rc == 0)
-            CHECK_EQ_INT(v, t[i].want, "parse_count('%s') value", t[i].s);
-    }
+    check_parses("parse_count", util_parse_count, t, sizeof t / sizeof t[0]);
     long v;
     CHECK_EQ_INT(util_parse_count(NULL, 0, 10, &v), -1, "parse_count(NULL)");
 }
