@@ -41,6 +41,7 @@ struct config {
     long restart_backoff_min_ms;
     long restart_backoff_max_ms;
     long max_failed_starts;
+    long restart_stable_ms;
     long pair_wait_ms;
     long proxy_recheck_ms;
     long http_threads;

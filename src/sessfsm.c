@@ -51,7 +51,9 @@ int sessfsm_step(enum sess_status cur, enum fsm_input in, struct fsm_result *out
         if (terminal || cur == SS_PROVISIONING)
             return -1;
         out->next = SS_CONNECTED;
-        out->actions = ACT_RESET_STREAK | ACT_BIND_PROXY | ACT_CLEAR_QR;
+        /* a connection dropped at once is no success: a session that flaps would be
+         * restarted every second for ever */
+        out->actions = ACT_ARM_STABLE | ACT_BIND_PROXY | ACT_CLEAR_QR;
         return 0;
     case FSM_DISCONNECTED:
         if (terminal || cur == SS_PROVISIONING)

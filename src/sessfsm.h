@@ -27,9 +27,10 @@ enum fsm_action {
     ACT_RESTART_NOW = 1 << 1,  /* schedule a start without back-off (still paced) */
     ACT_STOP_WORKER = 1 << 2,  /* stop the running worker */
     ACT_WIPE_AUTH = 1 << 3,    /* remove the auth directory once the worker is gone */
-    ACT_RESET_STREAK = 1 << 4, /* the session connected: failed-start streak back to 0 */
+    ACT_RESET_STREAK = 1 << 4, /* failed-start streak back to 0 */
     ACT_BIND_PROXY = 1 << 5,   /* create the sticky phone->proxy binding */
     ACT_CLEAR_QR = 1 << 6,     /* the QR / pairing code is no longer valid */
+    ACT_ARM_STABLE = 1 << 7,   /* connected: the streak ends if it lasts RESTART_STABLE_MS */
 };
 
 struct fsm_result {

@@ -43,6 +43,7 @@ struct pair_waiter {
 
 struct sess_rt {
     struct event *restart_ev;
+    struct event *stable_ev; /* RESTART_STABLE_MS after the last CONNECTED */
     int queued;
     int running;
     int stopping;
@@ -161,6 +162,8 @@ static void free_session(struct session *s)
     struct sess_rt *rt = RT(s);
     if (rt->restart_ev)
         event_free(rt->restart_ev);
+    if (rt->stable_ev)
+        event_free(rt->stable_ev);
     hmac_key_free(rt->mac);
     free(rt->restore_src);
     free(rt);
@@ -373,6 +376,29 @@ static void status_alert(const struct session *s)
     }
 }
 
+/* The connection has lasted RESTART_STABLE_MS: the starts before it were not failures. */
+static void stable_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+    struct sess_rt *rt = RT(s);
+    /* connected still: a drop in between left it, and a new CONNECTED re-armed this */
+    if (rt->deleted || s->status != SS_CONNECTED || !s->fail_streak)
+        return;
+    log_info("session", "connection stable session=%s failed_starts=%d reset", s->name, s->fail_streak);
+    s->fail_streak = 0;
+    save(s);
+}
+
+/* the session is connected (again): its failed-start streak ends once that lasts */
+static void arm_stable(struct session *s)
+{
+    struct sess_rt *rt = RT(s);
+    if (!rt->stable_ev)
+        rt->stable_ev = evtimer_new(evbase, stable_cb, s);
+    struct timeval tv = {cfg->restart_stable_ms / 1000, (cfg->restart_stable_ms % 1000) * 1000};
+    evtimer_add(rt->stable_ev, &tv);
+}
+
 /* one status change: the pure machine decides, this applies */
 static int input(struct session *s, enum fsm_input in, const char *reason)
 {
@@ -389,6 +415,8 @@ static int input(struct session *s, enum fsm_input in, const char *reason)
     }
     if (r.actions & ACT_RESET_STREAK)
         s->fail_streak = 0;
+    if (r.actions & ACT_ARM_STABLE)
+        arm_stable(s);
     if ((r.actions & ACT_BIND_PROXY) && s->phone[0] && s->proxy_id) {
         int64_t bound = pool_binding(s->tenant_id, s->phone);
         if (bound == 0)
@@ -423,12 +451,17 @@ static int input(struct session *s, enum fsm_input in, const char *reason)
     return 0;
 }
 
-/* MAX_FAILED_STARTS starts in a row never connected: failed, not started again until
- * asked; last says what ended the last one */
+/* MAX_FAILED_STARTS starts in a row that never stayed connected for RESTART_STABLE_MS:
+ * failed, not started again until asked; last says what ended the last one */
 static void crash_loop(struct session *s, const char *last)
 {
-    char why[TEXT_MAX];
-    snprintf(why, sizeof why, "crash loop: %d starts in a row never connected; last: %.400s", s->fail_streak, last);
+    char why[TEXT_MAX], stayed[64] = "connected";
+    long ms = cfg->restart_stable_ms;
+    if (ms >= 1000 && ms % 1000 == 0)
+        snprintf(stayed, sizeof stayed, "stayed connected for %ld s", ms / 1000);
+    else if (ms > 0)
+        snprintf(stayed, sizeof stayed, "stayed connected for %ld ms", ms);
+    snprintf(why, sizeof why, "crash loop: %d starts in a row never %s; last: %.400s", s->fail_streak, stayed, last);
     input(s, FSM_CRASH_LOOP, why);
 }
 
@@ -883,6 +916,8 @@ int session_delete(struct session *s, int purge)
     waiters_fire_all(s, NULL, 1);
     if (rt->restart_ev)
         evtimer_del(rt->restart_ev);
+    if (rt->stable_ev)
+        evtimer_del(rt->stable_ev);
     unsigned after = AFTER_FREE | (purge ? AFTER_WIPE : 0);
     if (rt->running) {
         if (ngrave == capgrave) {
@@ -1212,6 +1247,8 @@ static void recover(void)
             RT(s)->running = 1;
             RT(s)->started_mono = util_mono_ms();
             RT(s)->last_ping_mono = RT(s)->started_mono;
+            if (s->status == SS_CONNECTED)
+                arm_stable(s); /* counted from now: the daemon did not see it begin */
             continue;
         }
         log_warn("session", "stopping a stray worker session=%s pid=%d", found[i].session,

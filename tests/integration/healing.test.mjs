@@ -70,7 +70,7 @@ test('a worker that never pings and never connects: failed after the cap like on
   t.after(() => d.cleanup());
   const id = await d.provision();
   const s = await d.waitStatus(id, 'failed', 20000);
-  assert.match(s.reason, /^crash loop: 3 starts in a row never connected; last: .*PING/);
+  assert.match(s.reason, /^crash loop: 3 starts in a row never stayed connected for 60 s; last: .*PING/);
   assert.equal(s.worker, null);
   const starts = () => [...d.log().matchAll(/info runner: worker started session=worker_1 /g)].length;
   assert.equal(starts(), 3);
@@ -86,7 +86,7 @@ test('a worker command that exits at once: failed after the cap, with growing ga
   t.after(() => d.cleanup());
   const id = await d.provision();
   const s = await d.waitStatus(id, 'failed', 20000);
-  assert.match(s.reason, /^crash loop: 5 starts in a row never connected; last: worker exited with code 1/);
+  assert.match(s.reason, /^crash loop: 5 starts in a row never stayed connected for 60 s; last: worker exited with code 1/);
   assert.equal(s.worker, null);
   // the delays the daemon chose double (x2 with +-20 % jitter: at least x1.33 each time),
   // and the starts really were that far apart
@@ -134,4 +134,56 @@ test('a worker that floods its output: the log stays capped, the newest part kep
   const h = (await d.get('/health')).json;
   assert.deepEqual(Object.keys(h.workers).sort(), ['backoff', 'max', 'queued', 'running', 'stopping']);
   assert.equal(h.workers.running, 1);
+});
+
+// the worker's pid once the session is connected on a worker other than `not`
+async function connectedOn(d, id, not) {
+  return waitFor(async () => {
+    const x = await d.session(id);
+    return x.status === 'connected' && x.worker && x.worker.pid !== not ? x : false;
+  }, { what: `${id} connected on a new worker`, timeout: 15000 });
+}
+
+test('a session that connects and drops at once is a crash loop too, not restarted every second for ever', async (t) => {
+  const d = await new Daemon({
+    env: { MAX_FAILED_STARTS: '3', RESTART_BACKOFF_MIN_MS: '10', RESTART_BACKOFF_MAX_MS: '50', RESTART_STABLE_MS: '60000' },
+  }).start();
+  t.after(() => d.cleanup());
+  let s = await d.link('972501000005');
+  // each worker connects (its link is kept) and is dropped right after: at most 3 starts
+  for (let i = 0; i < 6; i++) {
+    assert.equal((await d.sim(s.sessionId, '/sim/disconnect', { loggedOut: false })).status, 200);
+    const next = await waitFor(async () => {
+      const x = await d.session(s.sessionId);
+      return x.status === 'failed' || (x.status === 'connected' && x.worker && x.worker.pid !== s.worker.pid) ? x : false;
+    }, { what: 'failed, or connected on a new worker', timeout: 15000 });
+    if (next.status === 'failed') break;
+    s = { ...next, sessionId: s.sessionId };
+  }
+  const f = await d.session(s.sessionId);
+  assert.equal(f.status, 'failed', 'a flapping session ends failed');
+  assert.match(f.reason, /^crash loop: 3 starts in a row never stayed connected for 60 s; last: disconnected \(status 428\)/);
+  assert.equal(f.worker, null);
+  assert.equal([...d.log().matchAll(/info runner: worker started session=worker_1 /g)].length, 3);
+  // the restart delays grew with the streak, as for a worker that never connects
+  const delays = [...d.log().matchAll(/restart scheduled session=worker_1 in_ms=\d+ failed_starts=(\d+)/g)].map((m) => Number(m[1]));
+  assert.deepEqual(delays, [1, 2], `the streak the delays were drawn from: ${delays}`);
+});
+
+test('a connection that lasts RESTART_STABLE_MS ends the streak: the next drop starts again from the shortest delay', async (t) => {
+  const d = await new Daemon({
+    env: { MAX_FAILED_STARTS: '2', RESTART_BACKOFF_MIN_MS: '10', RESTART_BACKOFF_MAX_MS: '50', RESTART_STABLE_MS: '300' },
+  }).start();
+  t.after(() => d.cleanup());
+  let s = await d.link('972501000006');
+  const stable = () => [...d.log().matchAll(/connection stable session=worker_1 failed_starts=1 reset/g)].length;
+  for (let i = 1; i <= 4; i++) {
+    await waitFor(() => stable() >= i, { what: `connection ${i} stable`, timeout: 10000 });
+    assert.equal((await d.sim(s.sessionId, '/sim/disconnect', { loggedOut: false })).status, 200);
+    s = { ...(await connectedOn(d, s.sessionId, s.worker.pid)), sessionId: s.sessionId };
+  }
+  // four drops with MAX_FAILED_STARTS=2, each after a lasting connection: never failed
+  assert.equal(s.status, 'connected');
+  const streaks = [...d.log().matchAll(/restart scheduled session=worker_1 in_ms=\d+ failed_starts=(\d+)/g)].map((m) => Number(m[1]));
+  assert.deepEqual(streaks, [0, 0, 0, 0]);
 });

@@ -35,6 +35,7 @@ static const char *const input_names[N_INPUTS] = {
 #define A_STRK ACT_RESET_STREAK
 #define A_BIND ACT_BIND_PROXY
 #define A_CLR ACT_CLEAR_QR
+#define A_STBL ACT_ARM_STABLE
 
 /* expected outcome of one (status, input) pair: ignored (rc -1) or a move */
 struct cell {
@@ -71,7 +72,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
     {                                                                  \
         [FSM_WORKER_STARTED] = TO(STRT, 0),                            \
         [FSM_QR] = TO(QRRD, 0),                                        \
-        [FSM_CONNECTED] = TO(CONN, A_STRK | A_BIND | A_CLR),           \
+        [FSM_CONNECTED] = TO(CONN, A_STBL | A_BIND | A_CLR),           \
         [FSM_DISCONNECTED] = TO(DISC, A_STOP | A_RST | A_CLR),         \
         [FSM_REPLACED] = TO(FAIL, A_STOP | A_CLR),                     \
         [FSM_LOGGED_OUT] = TO(LOUT, A_STOP | A_WIPE | A_CLR),          \
@@ -179,9 +180,9 @@ static void test_rules(void)
 
     for (int s = 0; s < SS__COUNT; s++) {
         if (sessfsm_step((enum sess_status)s, FSM_CONNECTED, &r) == 0)
-            CHECK((r.actions & (ACT_RESET_STREAK | ACT_BIND_PROXY)) ==
-                      (ACT_RESET_STREAK | ACT_BIND_PROXY),
-                  "CONNECTED from %s resets the streak and binds the proxy",
+            CHECK((r.actions & (ACT_RESET_STREAK | ACT_ARM_STABLE | ACT_BIND_PROXY)) ==
+                      (ACT_ARM_STABLE | ACT_BIND_PROXY),
+                  "CONNECTED from %s binds the proxy and ends the streak only once it lasts",
                   sess_status_name((enum sess_status)s));
         if (sessfsm_step((enum sess_status)s, FSM_LOGGED_OUT, &r) == 0)
             CHECK(r.next == SS_LOGGED_OUT && (r.actions & ACT_WIPE_AUTH),
