@@ -44,6 +44,7 @@ struct pair_waiter {
 struct sess_rt {
     struct event *restart_ev;
     struct event *stable_ev; /* RESTART_STABLE_MS after the last CONNECTED */
+    int free_start;          /* the next start follows the daemon's restart: not a failure */
     int queued;
     int running;
     int stopping;
@@ -548,7 +549,10 @@ static void start_now(struct session *s)
     char err[256];
     /* a session is provisioning exactly until its first worker starts */
     int first = s->status == SS_PROVISIONING;
-    s->fail_streak++;
+    if (rt->free_start)
+        rt->free_start = 0;
+    else
+        s->fail_streak++;
     rt->started_wall = util_now_ms();
     if (runner->start(runner, &spec, &s->worker, err, sizeof err) < 0) {
         stats.worker_start_failures++;
@@ -1270,6 +1274,9 @@ static void recover(void)
         if (sessfsm_should_run(s->status) && !RT(s)->waiting_proxy) {
             /* its worker is gone: say so until the new one reports, rather than keep
              * showing the last live status */
+            /* connected when the daemon went down: this start is the daemon's, and must
+             * not push a session that connected recently towards a crash loop */
+            RT(s)->free_start = s->status == SS_CONNECTED;
             if (s->status != SS_PROVISIONING && s->status != SS_DISCONNECTED)
                 input(s, FSM_WORKER_EXITED, "daemon restarted: waiting for a new worker");
             enqueue_start(s);

@@ -111,3 +111,28 @@ test('SIGTERM while a pair request waits for its code: the request is answered, 
   assert.equal(r.json.sessionId, 'worker_1');
   assert.equal(await code, 0);
 });
+
+test('daemon restarts soon after a session connected do not count as its failed starts', async (t) => {
+  const d = await new Daemon({ env: { MAX_FAILED_STARTS: '2', RESTART_STABLE_MS: '600000' } }).start();
+  t.after(() => d.cleanup());
+  const s = await d.link('972504100001');
+  let pid = s.worker.pid;
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await d.stop(), 0);
+    await d.start();
+    const x = await waitFor(async () => {
+      const y = await d.session(s.sessionId);
+      return y.status === 'failed' || (y.status === 'connected' && y.worker && y.worker.pid !== pid) ? y : false;
+    }, { what: `connected again after restart ${i + 1}` });
+    assert.equal(x.status, 'connected', `restart ${i + 1}: ${x.reason}`);
+    pid = x.worker.pid;
+  }
+  // one drop of its own now is its first failed start, not a crash loop
+  assert.equal((await d.sim(s.sessionId, '/sim/disconnect', { loggedOut: false })).status, 200);
+  const back = await waitFor(async () => {
+    const y = await d.session(s.sessionId);
+    return y.status === 'failed' || (y.status === 'connected' && y.worker && y.worker.pid !== pid) ? y : false;
+  }, { what: 'connected again after one drop' });
+  assert.equal(back.status, 'connected', back.reason);
+  assert.doesNotMatch(d.log(), /crash loop/);
+});
