@@ -572,6 +572,8 @@ static void got_logs(struct runner_docker *rd, struct dk *d, const struct httpc_
             if (write(fd, plain, n) != (ssize_t)n)
                 log_warn("runner", "short write to %s", d->log_path);
             close(fd);
+            /* a container that exits again and again appends each time */
+            runner_log_cap(d->log_path, rd->log_max);
         }
         free(plain);
     }

@@ -60,6 +60,10 @@ struct runner {
     void *impl;
 };
 
+/* Holds a worker log file to max bytes: when it is longer, its newest max bytes are kept
+ * as <path>.1 and the file is emptied (a writer with O_APPEND goes on at the new end). */
+void runner_log_cap(const char *path, long max);
+
 struct runner_process_opts {
     const char *command;     /* worker program and arguments, split on spaces */
     const char *instance_id; /* marks this daemon's workers (SWITCHBOARD_INSTANCE) */
