@@ -801,7 +801,8 @@ static struct docker_found *found_by_start(struct runner_docker *rd, int64_t sta
     return NULL;
 }
 
-static int rd_adopt(struct runner *rn, const char *session, const struct worker_state *w)
+static int rd_adopt(struct runner *rn, const char *session, const struct worker_state *w,
+                    const char *log_path)
 {
     struct runner_docker *rd = rn->impl;
     struct docker_found *f = found_by_start(rd, w->ident);

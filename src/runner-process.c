@@ -320,7 +320,8 @@ static int rp_scan(struct runner *rn, struct runner_found *out, int max)
     return n;
 }
 
-static int rp_adopt(struct runner *rn, const char *session, const struct worker_state *w)
+static int rp_adopt(struct runner *rn, const char *session, const struct worker_state *w,
+                    const char *log_path)
 {
     struct runner_process *rp = rn->impl;
     int fd = (int)syscall(SYS_pidfd_open, w->pid, 0);
@@ -337,6 +338,7 @@ static int rp_adopt(struct runner *rn, const char *session, const struct worker_
     x->pidfd = fd;
     x->rp = rp;
     snprintf(x->session, sizeof x->session, "%s", session);
+    x->log_path = xstrdup(log_path); /* still its stdout: capped like a child's */
     x->pidfd_ev = event_new(rp->evbase, fd, EV_READ, pidfd_cb, x);
     event_add(x->pidfd_ev, NULL);
     x->next = rp->procs;

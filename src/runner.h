@@ -48,8 +48,10 @@ struct runner {
     /* lists workers of this instance that are running now (e.g. left by a killed daemon);
      * returns how many were written to out (at most max) */
     int (*scan)(struct runner *rn, struct runner_found *out, int max);
-    /* takes over a found worker: its exit is reported like any other. 0 or -1. */
-    int (*adopt)(struct runner *rn, const char *session, const struct worker_state *w);
+    /* takes over a found worker: its exit is reported like any other. log_path (borrowed)
+     * is its log file, as worker_spec.log_path was at its start. 0 or -1. */
+    int (*adopt)(struct runner *rn, const char *session, const struct worker_state *w,
+                 const char *log_path);
     /* ends a found worker that is not adopted, waiting at most grace_ms. */
     void (*kill_found)(struct runner *rn, const struct worker_state *w, long grace_ms);
     /* housekeeping: caps worker logs */

@@ -513,6 +513,11 @@ static void move_to_proxy(struct session *s, int64_t to)
         pool_bind(s->tenant_id, s->phone, to);
 }
 
+static void worker_log_path(const struct session *s, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%s.log", logs_dir, s->name);
+}
+
 static void start_now(struct session *s)
 {
     struct sess_rt *rt = RT(s);
@@ -527,7 +532,7 @@ static void start_now(struct session *s)
     rt->waiting_proxy = 0;
     char dir[PATH_MAX], logp[PATH_MAX], key[HMAC_HEX_LEN + 1];
     auth_dir(s, dir, sizeof dir);
-    snprintf(logp, sizeof logp, "%s/%s.log", logs_dir, s->name);
+    worker_log_path(s, logp, sizeof logp);
     if (util_mkdirs(dir, 0700) < 0) {
         log_error("session", "cannot create auth dir session=%s error=%s", s->name, strerror(errno));
     }
@@ -1247,7 +1252,10 @@ static void recover(void)
         int ours = s && sessfsm_should_run(s->status) && !RT(s)->running &&
                    s->worker.pid == found[i].w.pid && s->worker.ident == found[i].w.ident &&
                    strcmp(s->worker.address, found[i].w.address) == 0;
-        if (ours && runner->adopt(runner, s->name, &found[i].w) == 0) {
+        char logp[PATH_MAX];
+        if (ours)
+            worker_log_path(s, logp, sizeof logp);
+        if (ours && runner->adopt(runner, s->name, &found[i].w, logp) == 0) {
             RT(s)->running = 1;
             RT(s)->started_mono = util_mono_ms();
             RT(s)->last_ping_mono = RT(s)->started_mono;

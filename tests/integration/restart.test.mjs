@@ -75,6 +75,38 @@ test('kill -9 of the daemon: running workers are adopted, none duplicated', asyn
   assert.equal(workerPids(d.instanceId()).length, 3);
 });
 
+test('kill -9 of the daemon: an adopted worker\'s log is still capped at WORKER_LOG_MAX_BYTES', async (t) => {
+  const fs = await import('node:fs');
+  // it answers no /health and sends no PING: the watchdog is held off for the test's length
+  const env = { WORKER_LOG_MAX_BYTES: '8192', MONITOR_INTERVAL_MS: '100', PING_TIMEOUT_MS: '60000', WORKER_START_GRACE_MS: '60000' };
+  const d = new Daemon({ env });
+  // a worker that writes its output without end
+  const script = `${d.dir}/chatty.sh`;
+  fs.writeFileSync(script, '#!/bin/sh\nwhile :; do echo "line $(date +%s%N) xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; sleep 0.001; done\n', { mode: 0o755 });
+  env.WORKER_COMMAND = script;
+  await d.start();
+  t.after(() => d.cleanup());
+  const id = await d.provision();
+  const log = `${d.dir}/data/logs/${id}.log`;
+  await waitFor(() => fs.existsSync(`${log}.1`), { what: 'the log rotated by the daemon that started the worker' });
+  const s = await waitFor(async () => (await d.session(id))?.worker, { what: `${id} worker` });
+  await d.kill9();
+  assert.ok(pidAlive(s.pid), 'the worker outlives the killed daemon');
+  fs.rmSync(`${log}.1`);
+  await d.start();
+  assert.match(d.log(), /recovered sessions adopted=1 to_start=0/);
+  assert.equal((await d.session(id)).worker.pid, s.pid, 'the same worker, adopted');
+  await waitFor(() => fs.existsSync(`${log}.1`), { what: 'the adopted worker\'s log rotated' });
+  // sampled over a second: never far above the cap (what one 100 ms tick lets through)
+  let max = 0;
+  for (let i = 0; i < 20; i++) {
+    max = Math.max(max, fs.statSync(log).size);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(max < 8192 + 64 * 1024, `log size stays near the cap: ${max}`);
+  assert.ok(fs.statSync(`${log}.1`).size <= 8192, 'the kept part is at most the cap');
+});
+
 test('a stray worker whose session no longer runs is stopped at start-up', async (t) => {
   const d = await new Daemon().start();
   t.after(() => d.cleanup());
