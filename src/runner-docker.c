@@ -817,6 +817,7 @@ static int rd_adopt(struct runner *rn, const char *session, const struct worker_
     snprintf(d->id, sizeof d->id, "%s", f->id);
     d->state = DK_RUNNING;
     d->running_seq = ++rd->seq;
+    d->log_path = log_path ? xstrdup(log_path) : NULL; /* its last output when it exits */
     const char *colon = strrchr(w->address, ':');
     long port = 0;
     if (rd->host_net && colon && util_parse_long(colon + 1, 1, 65535, &port) == 0) {

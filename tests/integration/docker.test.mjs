@@ -120,6 +120,35 @@ dtest('a session runs in its own labelled, limited container; killing it brings 
   assert.match(d.log(), /worker killed by signal 9/);
 });
 
+dtest('the output kept at each container exit stays within WORKER_LOG_MAX_BYTES, the newest kept as .1', async (t) => {
+  const CAP = 4096;
+  const d = await dockerDaemon({ WORKER_LOG_MAX_BYTES: String(CAP), RESTART_BACKOFF_MIN_MS: '10',
+    RESTART_BACKOFF_MAX_MS: '50' }).start();
+  t.after(() => cleanup(d));
+  const id = await d.provision();
+  const log = path.join(d.dir, 'data', 'logs', `${id}.log`);
+  for (let exit = 1; exit <= 2; exit++) {
+    const s = await waitFor(async () => {
+      const x = await d.session(id);
+      return x.status === 'qr_ready' && x.restarts === exit - 1 && x.worker ? x : false;
+    }, { timeout: 20000, what: `container ${exit} up` });
+    // each unsigned command is refused with a logged line: ~20 KB of output, 5 x the cap
+    for (let i = 0; i < 200; i++) {
+      const r = await fetch(`http://${s.worker.address}/sim/scan?exit=${exit}&n=${i}`, { method: 'POST', body: '{}' });
+      assert.equal(r.status, 401);
+    }
+    assert.equal((await d.sim(id, '/sim/crash')).status, 200);
+    // the next container starts only after this one's output was appended (and capped)
+    await waitFor(async () => (await d.session(id)).restarts === exit, { timeout: 20000, what: `exit ${exit} handled` });
+  }
+  const live = fs.statSync(log).size;
+  assert.ok(live <= CAP, `the live log is within the cap: ${live} bytes`);
+  const kept = fs.readFileSync(`${log}.1`, 'utf8');
+  assert.ok(kept.length <= CAP, `the kept part is at most the cap: ${kept.length} bytes`);
+  assert.match(kept + fs.readFileSync(log, 'utf8'), /simulated crash, exiting code=3/, 'the newest output is kept');
+  assert.doesNotMatch(kept, /exit=1&/, 'the first container\'s output has been rotated away');
+});
+
 dtest('kill -9 of the daemon: its containers are adopted by label, none duplicated', async (t) => {
   const d = await dockerDaemon().start();
   t.after(() => cleanup(d));
@@ -142,6 +171,9 @@ dtest('kill -9 of the daemon: its containers are adopted by label, none duplicat
     return x.status === 'connected' && x.restarts === 1;
   }, { timeout: 20000, what: 'restart of an adopted container' });
   assert.equal((await containers(d.instanceId())).length, 2);
+  // and its last output was kept in the worker's log, as for one this daemon started
+  const wlog = fs.readFileSync(path.join(d.dir, 'data', 'logs', `${a.sessionId}.log`), 'utf8');
+  assert.match(wlog, new RegExp(`output of container \\S+ \\(id ${victim.Id.slice(0, 12)}\\)`));
 });
 
 dtest('a clean stop stops and removes the containers; the sessions come back after', async (t) => {
