@@ -467,45 +467,59 @@ static void create_done(struct job *j)
                                                "sessions", j->manifest));
 }
 
+static void skip(json_t *skipped, const char *session, const char *reason)
+{
+    json_array_append_new(skipped, json_pack("{s:s,s:s}", "sessionId", session, "reason", reason));
+}
+
+/* restored: every session whose auth dir is the archive's (now, or once its running
+ * worker has stopped); restarted: those of them whose worker starts again on it */
 static void restore_done(struct job *j)
 {
     const char *sdir = session_sessions_dir();
-    json_t *restored = json_array(), *skipped = json_array();
+    json_t *restored = json_array(), *restarted = json_array(), *skipped = json_array();
     if (j->ok) {
         for (size_t i = 0; i < j->nfound; i++) {
             struct session *s = session_find(j->found[i]);
             char src[PATH_MAX + 64];
             snprintf(src, sizeof src, "%s/%s", j->work, j->found[i]);
             if (!s) {
-                json_array_append_new(skipped, json_pack("{s:s,s:s}", "sessionId", j->found[i], "reason",
-                                                         "no such session any more"));
+                skip(skipped, j->found[i], "no such session any more");
                 continue;
             }
             /* the files leave the extraction dir for the session's (after its worker stops) */
-            char moved[PATH_MAX];
+            char moved[PATH_MAX], why[PATH_MAX + 200];
             snprintf(moved, sizeof moved, "%s/.restore-%s-%s", sdir, j->name + strlen(PREFIX), s->name);
             util_rmtree_below(sdir, moved);
-            if (rename(src, moved) < 0 || session_restore_auth(s, moved) < 0) {
-                json_array_append_new(skipped, json_pack("{s:s,s:s}", "sessionId", s->name, "reason",
-                                                         "the session could not be restarted"));
+            if (rename(src, moved) < 0) {
+                snprintf(why, sizeof why, "cannot move the restored files: %s; the old files stay", strerror(errno));
+                skip(skipped, s->name, why);
+                continue;
+            }
+            enum session_restore rc = session_restore_auth(s, moved, why, sizeof why);
+            if (rc == SESSION_RESTORE_FAILED) {
+                skip(skipped, s->name, why);
                 continue;
             }
             json_array_append_new(restored, json_string(s->name));
+            if (rc == SESSION_RESTORE_RESTARTED)
+                json_array_append_new(restarted, json_string(s->name));
         }
         for (size_t i = 0; i < j->nnames; i++) {
             size_t k = 0;
             while (k < j->nfound && strcmp(j->found[k], j->names[i]) != 0)
                 k++;
             if (k == j->nfound)
-                json_array_append_new(skipped, json_pack("{s:s,s:s}", "sessionId", j->names[i], "reason",
-                                                         "not in the archive"));
+                skip(skipped, j->names[i], "not in the archive");
         }
-        log_info("backup", "restore started name=%s sessions=%zu", j->name, json_array_size(restored));
+        log_info("backup", "restore started name=%s sessions=%zu restarted=%zu skipped=%zu", j->name,
+                 json_array_size(restored), json_array_size(restarted), json_array_size(skipped));
     }
     util_rmtree_below(sdir, j->work);
     if (!j->ok) {
         log_warn("backup", "restore refused name=%s error=\"%s\"", j->name, j->err);
         json_decref(restored);
+        json_decref(restarted);
         json_decref(skipped);
         if (j->req) {
             if (j->refused)
@@ -516,10 +530,11 @@ static void restore_done(struct job *j)
         return;
     }
     if (j->req)
-        http_reply_json(j->req, 200, json_pack("{s:s,s:o,s:o}", "name", j->name, "restored", restored, "skipped",
-                                               skipped));
+        http_reply_json(j->req, 200, json_pack("{s:s,s:o,s:o,s:o}", "name", j->name, "restored", restored,
+                                               "restarted", restarted, "skipped", skipped));
     else {
         json_decref(restored);
+        json_decref(restarted);
         json_decref(skipped);
     }
 }

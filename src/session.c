@@ -292,32 +292,64 @@ static void wipe_auth(struct session *s)
         log_info("session", "auth dir removed session=%s", s->name);
 }
 
-/* a restore waiting for the worker to stop: its files take the auth dir's place */
-static void swap_in_restore(struct session *s)
+/* src (a directory under SESSIONS_DIR) takes the place of the auth dir, which is set
+ * aside as <dir>.replaced and deleted once the swap is done. On failure the old files
+ * stay where they were, src is removed and err says why */
+static int swap_auth_dir(struct session *s, const char *src, char *err, size_t errlen)
 {
-    struct sess_rt *rt = RT(s);
     char dir[PATH_MAX], old[PATH_MAX + 16];
     auth_dir(s, dir, sizeof dir);
     snprintf(old, sizeof old, "%s.replaced", dir);
     util_rmtree_below(sessions_dir, old);
-    if ((rename(dir, old) < 0 && errno != ENOENT) || rename(rt->restore_src, dir) < 0) {
-        log_error("session", "cannot put the restored auth dir in place session=%s error=%s", s->name, strerror(errno));
-        rename(old, dir);
-    } else {
-        util_rmtree_below(sessions_dir, old);
-        log_info("session", "auth dir restored from a backup session=%s", s->name);
+    int set_aside = rename(dir, old) == 0;
+    if (!set_aside && errno != ENOENT) {
+        snprintf(err, errlen, "cannot set the old auth dir aside: %s; the old files stay", strerror(errno));
+        goto fail;
     }
-    util_rmtree_below(sessions_dir, rt->restore_src);
+    if (rename(src, dir) < 0) {
+        int e = errno;
+        if (set_aside && rename(old, dir) < 0)
+            snprintf(err, errlen,
+                     "cannot put the restored auth dir in place: %s; nor the old one back: %s (it is %s.replaced)",
+                     strerror(e), strerror(errno), s->name);
+        else
+            snprintf(err, errlen, "cannot put the restored auth dir in place: %s; the old files stay", strerror(e));
+        goto fail;
+    }
+    if (set_aside)
+        util_rmtree_below(sessions_dir, old);
+    log_info("session", "auth dir restored from a backup session=%s", s->name);
+    return 0;
+fail:
+    log_error("session", "restore not applied session=%s error=\"%s\"", s->name, err);
+    util_rmtree_below(sessions_dir, src);
+    return -1;
+}
+
+/* a restore that waited for the worker to stop: swapped in now (or dropped with the
+ * session); nobody waits for an answer any more, so a failure is alerted */
+static void finish_pending_restore(struct session *s, int drop)
+{
+    struct sess_rt *rt = RT(s);
+    char err[PATH_MAX + 200];
+    if (drop)
+        util_rmtree_below(sessions_dir, rt->restore_src);
+    else if (swap_auth_dir(s, rt->restore_src, err, sizeof err) < 0) {
+        char text[sizeof err + 64];
+        snprintf(text, sizeof text, "restore into %s failed: %s", s->name, err);
+        alert_raise(1, ALERT_BACKUP_FAILED, s->name, text);
+    }
     free(rt->restore_src);
     rt->restore_src = NULL;
 }
 
 static void run_after(struct session *s, unsigned after)
 {
-    if (RT(s)->restore_src && !(after & AFTER_FREE))
-        swap_in_restore(s);
+    /* a wipe asked for before the restore (a logout) must not remove the restored files */
     if (after & AFTER_WIPE)
         wipe_auth(s);
+    if (RT(s)->restore_src)
+        finish_pending_restore(s, after & AFTER_FREE);
     if (after & AFTER_FREE)
         return;
     if (!sessfsm_should_run(s->status) || RT(s)->waiting_proxy)
@@ -641,8 +673,11 @@ void session_on_worker_exit(const char *name, int code, int signo, const char *c
     rt->running = 0;
     memset(&s->worker, 0, sizeof s->worker);
     if (shutting_down) {
-        /* the status stays: on the next start this session comes back */
+        /* the status stays: on the next start this session comes back (on the restored
+         * files, when a restore waited for this worker) */
         rt->stopping = 0;
+        if (rt->restore_src)
+            finish_pending_restore(s, 0);
         save(s);
         return;
     }
@@ -803,18 +838,29 @@ fail:
     return -1;
 }
 
-int session_restore_auth(struct session *s, const char *src_dir)
+enum session_restore session_restore_auth(struct session *s, const char *src_dir, char *err, size_t errlen)
 {
     struct sess_rt *rt = RT(s);
+    /* an earlier restore still waiting for the worker: this one wins (its files may
+     * already be in src_dir, when the same archive is restored again) */
+    if (rt->restore_src && strcmp(rt->restore_src, src_dir) != 0)
+        finish_pending_restore(s, 1);
     free(rt->restore_src);
-    rt->restore_src = xstrdup(src_dir);
-    /* the worker stops, the files are swapped (run_after), the worker starts again */
-    if (session_restart(s, "auth state restored from a backup") < 0) {
-        if (!rt->running)
-            run_after(s, 0);
-        return -1;
+    rt->restore_src = NULL;
+    if (rt->running) {
+        /* the worker may still write its files: they are swapped once it has gone
+         * (run_after); a stopped session's worker is already on its way out */
+        rt->restore_src = xstrdup(src_dir);
+        if (session_restart(s, "auth state restored from a backup") < 0)
+            return SESSION_RESTORE_STOPPED;
+        return SESSION_RESTORE_RESTARTED;
     }
-    return 0;
+    if (swap_auth_dir(s, src_dir, err, errlen) < 0)
+        return SESSION_RESTORE_FAILED;
+    /* only stopped refuses a restart: it stays stopped, on the restored files */
+    if (session_restart(s, "auth state restored from a backup") < 0)
+        return SESSION_RESTORE_STOPPED;
+    return SESSION_RESTORE_RESTARTED;
 }
 
 const char *session_sessions_dir(void) { return sessions_dir; }

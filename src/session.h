@@ -53,9 +53,16 @@ int session_request_pairing(struct session *s, const char *phone,
                             void (*done)(struct session *s, const char *code, const char *error, void *arg),
                             void *arg);
 
+enum session_restore {
+    SESSION_RESTORE_FAILED = -1,   /* not replaced (err says why); the old files stay */
+    SESSION_RESTORE_STOPPED = 0,   /* replaced; the session is stopped and stays so */
+    SESSION_RESTORE_RESTARTED = 1, /* replaced; its worker starts again on them */
+};
 /* replaces the session's auth dir with src_dir (a directory under SESSIONS_DIR, taken
- * over): the worker is stopped first and started again after. 0 or -1 */
-int session_restore_auth(struct session *s, const char *src_dir);
+ * over: renamed into place, or removed on failure). With no worker running the swap is
+ * done now; a running worker is stopped first and the swap done once it has gone (a
+ * failure then is logged and alerted). err gets the reason of SESSION_RESTORE_FAILED. */
+enum session_restore session_restore_auth(struct session *s, const char *src_dir, char *err, size_t errlen);
 /* SESSIONS_DIR as the daemon uses it; borrowed */
 const char *session_sessions_dir(void);
 

@@ -128,3 +128,93 @@ test('a tampered archive (../ paths, a symlink) is refused and writes nothing ou
     await d.cleanup();
   }
 });
+
+// a linked session set to `stopped` (no API does that: the store is edited while the
+// daemon is down), with a backup of its auth dir taken before; other linked sessions keep running
+async function withStoppedSession(d, phones) {
+  const ids = [];
+  for (const p of phones) ids.push((await d.link(p)).sessionId);
+  const r = await d.post('/api/backups');
+  assert.equal(r.status, 201, r.text);
+  await d.stop();
+  execFileSync('sqlite3', [path.join(d.dir, 'data', 'switchboard.db'), `UPDATE sessions SET status='stopped' WHERE id=${Number(ids[0].slice('worker_'.length))}`]);
+  await d.start();
+  const s = await d.session(ids[0]);
+  assert.equal(s.status, 'stopped');
+  assert.equal(s.worker, null, 'no worker for a stopped session');
+  return { ids, backup: r.json.name, archive: path.join(d.dir, 'data', 'backups', r.json.name) };
+}
+
+test('restore into a stopped session: its files are the archive\'s, it is restored but not restarted, and stays stopped', async () => {
+  const d = await new Daemon({ env: { BACKUP_AT: '' } }).start();
+  try {
+    const { ids: [a, b], backup, archive } = await withStoppedSession(d, ['+972501240011', '+972501240012']);
+    const archived = execFileSync('tar', ['-xzOf', archive, `sessions/${a}/sim-creds.json`], { encoding: 'utf8' });
+    assert.match(archived, /972501240011/);
+    // the stopped session's files change after the backup: the restore must bring the archive's back
+    fs.writeFileSync(path.join(d.authDir(a), 'sim-creds.json'), '{"changed after the backup":true}');
+    fs.writeFileSync(path.join(d.authDir(a), 'extra.txt'), 'not in the archive');
+    const bBefore = await d.waitStatus(b, 'connected');
+    const lastEvent = (await d.get(`/api/events?type=session.status&sessionId=${a}&limit=1000`)).json.events.length;
+
+    const rs = await d.post(`/api/backups/${backup}/restore`, {});
+    assert.equal(rs.status, 200, rs.text);
+    assert.deepEqual([...rs.json.restored].sort(), [a, b].sort(), 'both sessions\' files were replaced');
+    assert.deepEqual(rs.json.restarted, [b], 'only the running one restarts');
+    assert.deepEqual(rs.json.skipped, []);
+
+    // the stopped session's files are the archive's, at once (no worker to wait for)
+    assert.equal(fs.readFileSync(path.join(d.authDir(a), 'sim-creds.json'), 'utf8'), archived);
+    assert.ok(!fs.existsSync(path.join(d.authDir(a), 'extra.txt')), 'the whole dir was replaced');
+    assert.ok(!fs.existsSync(`${d.authDir(a)}.replaced`), 'the old dir is gone');
+
+    // the restarted one goes through its restart and comes back; by then a start of the
+    // stopped one would have happened too (PROVISIONING_INTERVAL_MS=0)
+    await waitFor(async () => {
+      const s = await d.session(b);
+      return s.status === 'connected' && s.restarts > bBefore.restarts ? s : false;
+    }, { timeout: 15000, what: `${b} back after the restore` });
+    const s = await d.session(a);
+    assert.equal(s.status, 'stopped', 'it stays stopped');
+    assert.equal(s.worker, null, 'no worker was started');
+    const events = (await d.get(`/api/events?type=session.status&sessionId=${a}&limit=1000`)).json.events;
+    assert.equal(events.length, lastEvent, 'no status change for the stopped session');
+    assert.match(d.log(), new RegExp(`auth dir restored from a backup session=${a}`));
+    assert.match(d.log(), /restore started name=\S+ sessions=2 restarted=1 skipped=0/);
+  } finally {
+    await d.cleanup();
+  }
+});
+
+test('a restore whose swap fails leaves the old files in place and reports the session as skipped, with why', async (t) => {
+  const d = await new Daemon({ env: { BACKUP_AT: '' } }).start();
+  let locked = null;
+  try {
+    const { ids: [a], backup } = await withStoppedSession(d, ['+972501240021']);
+    fs.writeFileSync(path.join(d.authDir(a), 'marker.txt'), 'the old files');
+    // an immutable auth dir cannot be renamed, even by root (ext4 and the like)
+    try {
+      execFileSync('chattr', ['+i', d.authDir(a)], { stdio: 'ignore' });
+      locked = d.authDir(a);
+    } catch {
+      t.skip('chattr +i is not available here');
+      return;
+    }
+    const rs = await d.post(`/api/backups/${backup}/restore`, { sessions: [a] });
+    assert.equal(rs.status, 200, rs.text);
+    assert.deepEqual(rs.json.restored, []);
+    assert.deepEqual(rs.json.restarted, []);
+    assert.equal(rs.json.skipped.length, 1, rs.text);
+    assert.equal(rs.json.skipped[0].sessionId, a);
+    assert.match(rs.json.skipped[0].reason, /^cannot set the old auth dir aside: .+; the old files stay$/);
+    execFileSync('chattr', ['-i', locked]);
+    locked = null;
+    assert.equal(fs.readFileSync(path.join(d.authDir(a), 'marker.txt'), 'utf8'), 'the old files');
+    const left = fs.readdirSync(path.join(d.dir, 'data', 'sessions'));
+    assert.ok(left.every((n) => !n.startsWith('.restore-') && !n.endsWith('.replaced')), `nothing left behind: ${left}`);
+    assert.equal((await d.session(a)).status, 'stopped');
+  } finally {
+    if (locked) execFileSync('chattr', ['-i', locked]);
+    await d.cleanup();
+  }
+});
