@@ -203,6 +203,17 @@ static void restart(struct http_req *r)
     http_reply_json(r, 200, api_session_json(s));
 }
 
+static void stop(struct http_req *r)
+{
+    struct session *s = tenant_session(r);
+    if (!s)
+        return;
+    /* stopping a stopped session changes nothing and is no error */
+    if (s->status != SS_STOPPED)
+        session_stop(s, "stopped by API");
+    http_reply_json(r, 200, api_session_json(s));
+}
+
 static void logout_done(struct session *s, void *arg)
 {
     struct http_req *r = arg;
@@ -392,6 +403,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/sessions/{id}/qr", AUTH_TENANT, get_qr},
     {"GET", "/api/sessions/{id}/qr.svg", AUTH_TENANT, get_qr_svg},
     {"POST", "/api/sessions/{id}/restart", AUTH_TENANT, restart},
+    {"POST", "/api/sessions/{id}/stop", AUTH_TENANT, stop},
     {"POST", "/api/sessions/{id}/logout", AUTH_TENANT, logout},
     {"POST", "/api/sessions/{id}/trust-level", AUTH_TENANT, set_trust},
     {"POST", "/api/sessions/{id}/pairing-code", AUTH_TENANT, pairing_code},

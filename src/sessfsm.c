@@ -106,9 +106,7 @@ int sessfsm_step(enum sess_status cur, enum fsm_input in, struct fsm_result *out
         out->actions = ACT_STOP_WORKER | ACT_CLEAR_QR;
         return 0;
     case FSM_RESTART:
-        /* an explicit restart revives failed and logged-out sessions too */
-        if (cur == SS_STOPPED)
-            return -1;
+        /* an explicit restart revives every session: failed, logged out or stopped */
         out->next = cur == SS_PROVISIONING ? SS_PROVISIONING : SS_DISCONNECTED;
         out->actions = ACT_STOP_WORKER | ACT_RESTART_NOW | ACT_CLEAR_QR | ACT_RESET_STREAK;
         return 0;

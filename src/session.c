@@ -851,19 +851,25 @@ enum session_restore session_restore_auth(struct session *s, const char *src_dir
         /* the worker may still write its files: they are swapped once it has gone
          * (run_after); a stopped session's worker is already on its way out */
         rt->restore_src = xstrdup(src_dir);
-        if (session_restart(s, "auth state restored from a backup") < 0)
+        if (s->status == SS_STOPPED || session_restart(s, "auth state restored from a backup") < 0)
             return SESSION_RESTORE_STOPPED;
         return SESSION_RESTORE_RESTARTED;
     }
     if (swap_auth_dir(s, src_dir, err, errlen) < 0)
         return SESSION_RESTORE_FAILED;
-    /* only stopped refuses a restart: it stays stopped, on the restored files */
-    if (session_restart(s, "auth state restored from a backup") < 0)
+    /* a stopped session stays stopped, on the restored files, until it is restarted */
+    if (s->status == SS_STOPPED || session_restart(s, "auth state restored from a backup") < 0)
         return SESSION_RESTORE_STOPPED;
     return SESSION_RESTORE_RESTARTED;
 }
 
 const char *session_sessions_dir(void) { return sessions_dir; }
+
+int session_stop(struct session *s, const char *why)
+{
+    RT(s)->waiting_proxy = 0;
+    return input(s, FSM_STOP, why);
+}
 
 int session_restart(struct session *s, const char *why)
 {

@@ -40,6 +40,9 @@ struct provision_req {
 int session_provision(int64_t tenant_id, const struct provision_req *req, struct session **out,
                       int *status, const char **code, char *msg, size_t msglen);
 int session_restart(struct session *s, const char *why);
+/* stops the worker and keeps the session (its auth, its queued messages) until it is
+ * restarted; 0, or -1 when it is stopped already */
+int session_stop(struct session *s, const char *why);
 /* asks the worker to log out, then stops it and removes its auth dir; done(s, arg) is
  * called once the session is logged_out (s is NULL when it was deleted meanwhile) */
 void session_logout(struct session *s, void (*done)(struct session *s, void *arg), void *arg);

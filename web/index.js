@@ -38,6 +38,9 @@ function trustSelect(s) {
 // cost no layout or paint, which a thousand table rows would)
 const cell = (props, ...kids) => el('span', { ...props, className: `td ${props.className || ''}`, role: 'cell' }, ...kids);
 
+// the statuses in which a worker runs or is due to (not logged_out, failed, stopped)
+const RUNS = new Set(['provisioning', 'starting', 'qr_ready', 'connected', 'disconnected']);
+
 function row(s) {
   const limit = s.dailyLimit;
   const tr = el('div', { className: 'tr', role: 'row', dataset: { id: s.sessionId } },
@@ -55,7 +58,8 @@ function row(s) {
     cell({ className: 'num' }, String(s.restarts)),
     cell({ className: 'actions' },
       s.status !== 'connected' ? el('a', { className: 'button', href: `/scan.html?session=${encodeURIComponent(s.sessionId)}` }, 'Link') : null,
-      el('button', { type: 'button', dataset: { act: 'restart' } }, 'Restart'),
+      el('button', { type: 'button', dataset: { act: 'restart' } }, s.status === 'stopped' ? 'Start' : 'Restart'),
+      RUNS.has(s.status) ? el('button', { type: 'button', dataset: { act: 'stop' }, title: 'Stop the worker; the link and the queue wait for a start' }, 'Stop') : null,
       s.status === 'connected' ? el('button', { type: 'button', dataset: { act: 'logout' } }, 'Log out') : null,
       el('button', { type: 'button', className: 'danger', dataset: { act: 'delete' } }, 'Delete')));
   return tr;
@@ -189,6 +193,12 @@ $('sessions').addEventListener('click', (ev) => {
       await api(`${path}/restart`, { method: 'POST', body: {} });
       soon(`session:${id}`);
       return `${id} is restarting.`;
+    });
+  } else if (b.dataset.act === 'stop') {
+    act(`${id} could not be stopped`, async () => {
+      await api(`${path}/stop`, { method: 'POST', body: {} });
+      soon(`session:${id}`);
+      return `${id} is stopped: its link and its queued messages wait for Start.`;
     });
   } else if (b.dataset.act === 'logout') {
     act(`${id} could not be logged out`, async () => {

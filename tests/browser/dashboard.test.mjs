@@ -110,6 +110,16 @@ test('actions from the table: provision, trust level, restart, log out, delete w
   await page.waitForFunction(([sel, n]) => document.querySelector(sel)?.children[8].textContent === String(n),
     [rowOf(id), s.restarts]);
 
+  // stop: the worker ends and the row offers Start instead of Stop; Start links it again
+  await page.click(`${rowOf(id)} button[data-act=stop]`);
+  await page.waitForSelector('#note:text("is stopped")');
+  await page.waitForSelector(`${rowOf(id)} .status.stopped`);
+  assert.equal(await page.$(`${rowOf(id)} button[data-act=stop]`), null);
+  assert.equal(await page.textContent(`${rowOf(id)} button[data-act=restart]`), 'Start');
+  await waitFor(async () => (await d.session(id)).worker === null, { what: `${id} without a worker` });
+  await page.click(`${rowOf(id)} button[data-act=restart]`);
+  await page.waitForSelector(`${rowOf(id)} .status.connected`, { timeout: 10000 });
+
   // search and filter: the phone finds it alone; "needs attention" hides it while connected
   const other = await d.provision({});
   await page.waitForSelector(rowOf(other));

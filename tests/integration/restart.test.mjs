@@ -168,3 +168,36 @@ test('daemon restarts soon after a session connected do not count as its failed 
   assert.equal(back.status, 'connected', back.reason);
   assert.doesNotMatch(d.log(), /crash loop/);
 });
+
+test('stop: the worker ends and the session waits, across a daemon restart, with its link and its queue, until restarted', async (t) => {
+  const open = '0,0,0,0,00:00-24:00'; // no cap, no gap, always open: the message may go at once
+  const d = await new Daemon({ env: { PACING_COLD: open, PACING_WARM: open, PACING_HOT: open, TYPING_MAX_MS: '0' } }).start();
+  t.after(() => d.cleanup());
+  const s = await d.link('972504100002');
+  const r = await d.post(`/api/sessions/${s.sessionId}/stop`, {});
+  assert.equal(r.status, 200);
+  assert.equal(r.json.status, 'stopped');
+  await waitFor(() => !pidAlive(s.worker.pid), { what: 'the worker ends' });
+  await waitFor(async () => (await d.session(s.sessionId)).worker === null, { what: 'no worker shown' });
+  // a message for it is taken and waits
+  const m = await d.post('/api/v1/send', { to: '972500000077', message: 'after the stop', sessionId: s.sessionId });
+  assert.equal(m.status, 202);
+  // stopping again changes nothing; logging out a stopped session is refused
+  const again = await d.post(`/api/sessions/${s.sessionId}/stop`, {});
+  assert.equal(again.status, 200);
+  assert.equal(again.json.status, 'stopped');
+  assert.equal((await d.post(`/api/sessions/${s.sessionId}/logout`, {})).status, 409);
+  // a daemon restart does not start it
+  assert.equal(await d.stop(), 0);
+  await d.start();
+  assert.match(d.log(), /recovered sessions adopted=0 to_start=0/);
+  const x = await d.session(s.sessionId);
+  assert.equal(x.status, 'stopped');
+  assert.equal(x.worker, null);
+  assert.equal((await d.get(`/api/v1/messages/${m.json.messageId}`)).json.status, 'queued');
+  // restarted: linked again without a QR, and the queued message goes
+  assert.equal((await d.post(`/api/sessions/${s.sessionId}/restart`, {})).status, 200);
+  await d.waitStatus(s.sessionId, 'connected');
+  await waitFor(async () => (await d.get(`/api/v1/messages/${m.json.messageId}`)).json.status === 'sent', { what: 'the queued message sent' });
+  assert.doesNotMatch(d.log().split(/info main: listening/).pop(), new RegExp(`event session=${s.sessionId} type=QR_CODE`), 'no QR: the link was kept');
+});

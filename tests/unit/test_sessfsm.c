@@ -130,7 +130,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_SILENT] = IGN,
         [FSM_CRASH_LOOP] = IGN,
         [FSM_NO_PROXY] = IGN,
-        [FSM_RESTART] = IGN,
+        [FSM_RESTART] = TO(DISC, A_STOP | A_NOW | A_CLR | A_STRK),
         [FSM_STOP] = IGN,
     },
 };
@@ -164,8 +164,9 @@ static void test_rules(void)
     struct fsm_result r;
     int all_ignored = 1;
     for (int i = 0; i < N_INPUTS; i++)
-        all_ignored &= sessfsm_step(SS_STOPPED, (enum fsm_input)i, &r) == -1;
-    CHECK(all_ignored, "stopped ignores every input");
+        if (i != FSM_RESTART)
+            all_ignored &= sessfsm_step(SS_STOPPED, (enum fsm_input)i, &r) == -1;
+    CHECK(all_ignored, "stopped ignores every input but RESTART");
 
     static const enum fsm_input worker_events[] = {FSM_WORKER_STARTED, FSM_QR, FSM_CONNECTED,
                                                    FSM_DISCONNECTED, FSM_AUTH_FAILURE,
@@ -209,7 +210,8 @@ static void test_rules(void)
           "RESTART revives failed");
     CHECK(sessfsm_step(SS_LOGGED_OUT, FSM_RESTART, &r) == 0 && r.next == SS_DISCONNECTED,
           "RESTART revives logged_out");
-    CHECK(sessfsm_step(SS_STOPPED, FSM_RESTART, &r) == -1, "RESTART does not revive stopped");
+    CHECK(sessfsm_step(SS_STOPPED, FSM_RESTART, &r) == 0 && r.next == SS_DISCONNECTED && (r.actions & ACT_RESTART_NOW),
+          "RESTART revives stopped");
     CHECK(sessfsm_step(SS_LOGGED_OUT, FSM_LOGGED_OUT, &r) == -1,
           "a second LOGGED_OUT is ignored (no second wipe)");
 
