@@ -12,6 +12,8 @@
 
 #include "alert.h"
 #include "callfsm.h"
+#include "callmatch.h"
+#include "callpace.h"
 #include "config.h"
 #include "events.h"
 #include "histo.h"
@@ -37,9 +39,12 @@ struct active {
     int creating;         /* a create (or a list before a new try) is out */
     int create_tries;
     int final_check;      /* the creates are used up: only Twilio's list may still find the call */
-    int final_lists;      /* lists asked in that final check */
+    int final_lists;      /* lists that could not be read in that final check */
     int cancel;           /* a soft cancel came: hung up once named or answered; busy after it is final */
     int fetching;
+    int waiting;          /* in the queue for a turn of TWILIO_CPS, to be created again */
+    int undecided;        /* lists in a row that showed a call another claim could have made too */
+    struct active *wait_next;
     struct event *retry_ev;
     struct batch *batch;  /* a small start waiting for this call */
     struct active *next;
@@ -77,7 +82,11 @@ static struct active *actives;
 static struct tenant *tenants;
 static struct batch *batches;
 static struct event *cps_ev, *watchdog_ev;
-static int64_t next_dial_at;
+/* every create, first or again, takes a turn of TWILIO_CPS; creates made again wait in
+ * waitq (oldest first) and go before new claims */
+static struct callpace pace;
+static struct active *waitq;
+static int pace_blocked; /* a pump found the turn taken: cps_cb pumps once it is free */
 static struct call_job *scratch;
 
 static uint64_t status_count[CS__COUNT];
@@ -85,6 +94,7 @@ static const double refill_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 
 static struct histo refill = {refill_bounds, sizeof refill_bounds / sizeof refill_bounds[0], {0}, 0, 0};
 
 static void pump(struct tenant *t);
+static void arm_at(struct event *ev, int64_t at_ms);
 
 static int64_t mono_us(void)
 {
@@ -152,6 +162,18 @@ static struct active *active_add(const struct call_job *j)
 static void batch_job_done(struct batch *b, int64_t job_id);
 static struct batch *batch_of(int64_t job_id);
 
+static void wait_unlink(struct active *a)
+{
+    for (struct active **p = &waitq; *p; p = &(*p)->wait_next) {
+        if (*p == a) {
+            *p = a->wait_next;
+            break;
+        }
+    }
+    a->wait_next = NULL;
+    a->waiting = 0;
+}
+
 /* the slot is free: forget the call (never from inside its own timer) */
 static void active_remove(struct active *a)
 {
@@ -161,6 +183,8 @@ static void active_remove(struct active *a)
             break;
         }
     }
+    if (a->waiting)
+        wait_unlink(a);
     struct tenant *t = tenant_get(a->tenant_id);
     t->active--;
     if (t->nfreed == (int)(sizeof t->freed_us / sizeof t->freed_us[0])) {
@@ -436,6 +460,100 @@ static void create_call(struct active *a)
     }
 }
 
+/* the listed calls against the claim of `job_id` (to `phone`, at dialed_at); the other
+ * open jobs to that number without a CallSid are its rivals */
+static enum callmatch_result list_match(int64_t job_id, const char *phone, int64_t dialed_at,
+                                        const struct twilio_call *calls, size_t n, size_t *pick)
+{
+    char to[24];
+    snprintf(to, sizeof to, "+%s", phone);
+    const struct callmatch_claim claim = {to, cfg->twilio_from, dialed_at - RECONCILE_SKEW_MS};
+    unsigned char *held = xcalloc(n ? n : 1, 1);
+    for (size_t i = 0; i < n; i++)
+        held[i] = callmatch_candidate(&claim, &calls[i]) && store_job_sid_taken(calls[i].sid);
+    size_t nrivals = 0, cap = 0;
+    int64_t *rivals = NULL;
+    for (const struct active *o = actives; o; o = o->next) {
+        if (o->job_id == job_id || o->sid[0] || strcmp(o->phone, phone) != 0)
+            continue;
+        if (nrivals == cap) {
+            cap = cap ? cap * 2 : 4;
+            rivals = xrealloc(rivals, cap * sizeof *rivals);
+        }
+        rivals[nrivals++] = o->dialed_at - RECONCILE_SKEW_MS;
+    }
+    enum callmatch_result m = callmatch_pick(&claim, calls, n, held, rivals, nrivals, pick);
+    free(rivals);
+    free(held);
+    return m;
+}
+
+/* the calling hours closed since the claim (a restart, tries that took long, a wait for
+ * a turn of TWILIO_CPS): no call exists, so the job waits for them in the queue. 1 when
+ * it went back (its entry is gone) */
+static int requeue_if_closed(struct active *a, int64_t now)
+{
+    if (store_job_get(a->job_id, scratch) != STORE_OK)
+        return 0;
+    int64_t open = hours_open(scratch->timezone, now);
+    if (open <= now)
+        return 0;
+    log_info("calls", "not dialled again outside the calling hours job=%lld", (long long)a->job_id);
+    scratch->status = CS_QUEUED;
+    scratch->not_before = open;
+    store_job_save(scratch);
+    count_status(CS_QUEUED);
+    call_event(scratch);
+    struct tenant *t = tenant_get(a->tenant_id);
+    batch_release(a); /* a start does not wait for the morning */
+    active_remove(a);
+    pump(t);
+    return 1;
+}
+
+/* cps_cb runs when the next turn is due and someone waits for it */
+static void pace_arm(void)
+{
+    int64_t at = callpace_ready_at(&pace);
+    if ((waitq || pace_blocked) && at != INT64_MAX)
+        arm_at(cps_ev, at > 0 ? at : 0);
+}
+
+/* the creates made again, oldest first, each at its turn */
+static void pace_serve(void)
+{
+    while (waitq) {
+        struct active *a = waitq;
+        int64_t now = util_now_ms();
+        if (a->sid[0]) {
+            /* a status callback named the call while it waited */
+            wait_unlink(a);
+            batch_release(a);
+            continue;
+        }
+        if (callpace_ready_at(&pace) > now)
+            break;
+        if (requeue_if_closed(a, now))
+            continue;
+        wait_unlink(a);
+        callpace_take(&pace, now);
+        create_call(a);
+    }
+    pace_arm();
+}
+
+/* no call was found for a create with no clear outcome: it is made again at its turn */
+static void create_again(struct active *a)
+{
+    struct active **p = &waitq;
+    while (*p)
+        p = &(*p)->wait_next;
+    *p = a;
+    a->wait_next = NULL;
+    a->waiting = 1;
+    pace_serve();
+}
+
 /* before another create: did the last one make a call after all? */
 static void on_listed(long status, const struct twilio_call *calls, size_t n, const char *error, void *arg)
 {
@@ -443,19 +561,24 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
     struct active *a = ctx_active(x);
     int64_t job_id = x->job_id;
     free(x);
+    size_t pick = 0;
     if (!a && active_of(job_id))
         return; /* an earlier attempt's list: the current attempt reads its own */
     if (!a) {
-        /* force-cancelled meanwhile: a call the earlier create made is hung up */
+        /* force-cancelled meanwhile: a call the earlier create made is hung up, unless
+         * another job's claim could have made it (then its callback, which names the job,
+         * hangs it up if it is this one's) */
         struct call_job j;
-        if (status >= 200 && status < 300 && store_job_get(job_id, &j) == STORE_OK && j.status == CS_CANCELED) {
-            char to[24];
-            snprintf(to, sizeof to, "+%s", j.phone);
-            for (size_t i = 0; i < n; i++)
-                if (strcmp(calls[i].to, to) == 0 && calls[i].created_ms >= j.dialed_at - RECONCILE_SKEW_MS &&
-                    !store_job_sid_taken(calls[i].sid))
-                    hangup(calls[i].sid, "canceled");
-        }
+        if (status < 200 || status >= 300 || store_job_get(job_id, &j) != STORE_OK || j.status != CS_CANCELED)
+            return;
+        if (list_match(job_id, j.phone, j.dialed_at, calls, n, &pick) != CALLMATCH_ONE)
+            return;
+        char to[24];
+        snprintf(to, sizeof to, "+%s", j.phone);
+        const struct callmatch_claim claim = {to, cfg->twilio_from, j.dialed_at - RECONCILE_SKEW_MS};
+        for (size_t i = 0; i < n; i++)
+            if (callmatch_candidate(&claim, &calls[i]) && !store_job_sid_taken(calls[i].sid))
+                hangup(calls[i].sid, "canceled");
         return;
     }
     a->creating = 0;
@@ -463,21 +586,32 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
         return; /* a status callback named the call meanwhile */
     if (status < 200 || status >= 300) {
         a->create_tries++;
+        a->final_lists += a->final_check;
         retry_later(a, error ? error : "the call list could not be read");
         return;
     }
-    char to[24];
-    snprintf(to, sizeof to, "+%s", a->phone);
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(calls[i].to, to) == 0 && calls[i].created_ms >= a->dialed_at - RECONCILE_SKEW_MS &&
-            !store_job_sid_taken(calls[i].sid)) {
-            log_info("calls", "the call exists after all, adopted job=%lld sid=%s", (long long)a->job_id,
-                     calls[i].sid);
-            adopt_sid(a, calls[i].sid);
-            batch_release(a);
-            return;
-        }
+    switch (list_match(a->job_id, a->phone, a->dialed_at, calls, n, &pick)) {
+    case CALLMATCH_ONE:
+        log_info("calls", "the call exists after all, adopted job=%lld sid=%s", (long long)a->job_id, calls[pick].sid);
+        adopt_sid(a, calls[pick].sid);
+        batch_release(a);
+        return;
+    case CALLMATCH_AMBIGUOUS: {
+        /* adopting it could take another job's call (another tenant's too), creating
+         * again could make a second call, hanging it up could end another job's call:
+         * look again once that job, a create's answer or a status callback decides it */
+        long ms = 1000L << (a->undecided < 5 ? a->undecided : 5);
+        a->undecided++;
+        log_warn("calls", "a listed call could be another job's: not adopted, not dialled again, looking again "
+                 "job=%lld in_ms=%ld", (long long)a->job_id, ms);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        evtimer_add(a->retry_ev, &tv);
+        return;
     }
+    case CALLMATCH_NONE:
+        break;
+    }
+    a->undecided = 0;
     if (a->final_check) {
         char msg[TEXT_MAX];
         snprintf(msg, sizeof msg, "the call could not be created after %d tries, and Twilio's call list shows "
@@ -485,25 +619,7 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
         create_failed(a, msg);
         return;
     }
-    if (store_job_get(a->job_id, scratch) == STORE_OK) {
-        int64_t now = util_now_ms(), open = hours_open(scratch->timezone, now);
-        if (open > now) {
-            /* the calling hours closed since the claim (a restart, or tries that took
-             * long): no call exists, so the job waits for them in the queue */
-            log_info("calls", "not dialled again outside the calling hours job=%lld", (long long)a->job_id);
-            scratch->status = CS_QUEUED;
-            scratch->not_before = open;
-            store_job_save(scratch);
-            count_status(CS_QUEUED);
-            call_event(scratch);
-            struct tenant *t = tenant_get(a->tenant_id);
-            batch_release(a); /* a start does not wait for the morning */
-            active_remove(a);
-            pump(t);
-            return;
-        }
-    }
-    create_call(a);
+    create_again(a);
 }
 
 static void check_then_create(struct active *a)
@@ -511,11 +627,11 @@ static void check_then_create(struct active *a)
     struct create_ctx *x = xmalloc(sizeof *x);
     *x = (struct create_ctx){a->job_id, a->attempt};
     a->creating = 1;
-    a->final_lists += a->final_check;
     if (twilio_list(a->phone, on_listed, x) < 0) {
         free(x);
         a->creating = 0;
         a->create_tries++;
+        a->final_lists += a->final_check;
         retry_later(a, "the call list request could not be made");
     }
 }
@@ -532,24 +648,33 @@ static void create_after_commit(void *arg, int ok)
     struct create_ctx *x = arg;
     struct active *a = active_of(x->job_id);
     free(x);
-    if (!a)
+    /* the claim's turn of TWILIO_CPS: its create goes out now, or never */
+    callpace_release(&pace, util_now_ms(), a && ok);
+    if (!a) {
+        pace_arm();
         return;
+    }
     if (!ok) {
         /* the claim was rolled back: the job is queued again in the store */
         log_error("calls", "a claim was not committed job=%lld", (long long)a->job_id);
         struct tenant *t = tenant_get(a->tenant_id);
         active_remove(a);
         pump(t);
+        pace_arm();
         return;
     }
     observe_refill(tenant_get(a->tenant_id));
     create_call(a);
+    pace_arm();
 }
 
 /* ---- the pump: claims jobs while the tenant has free slots ---- */
 
+/* a turn of TWILIO_CPS is due: the creates made again first, then new claims */
 static void cps_cb(evutil_socket_t fd, short what, void *arg)
 {
+    pace_blocked = 0;
+    pace_serve();
     for (struct tenant *t = tenants; t; t = t->next)
         pump(t);
 }
@@ -570,8 +695,10 @@ static void pump(struct tenant *t)
     int guard;
     for (guard = 0; guard < PUMP_MAX && t->active < cfg->call_concurrency; guard++) {
         int64_t now = util_now_ms();
-        if (cfg->twilio_cps > 0 && now < next_dial_at) {
-            arm_at(cps_ev, next_dial_at);
+        if (waitq || callpace_ready_at(&pace) > now) {
+            /* the turn is taken (or a create made again waits for it) */
+            pace_blocked = 1;
+            pace_arm();
             return;
         }
         struct call_job *j = scratch;
@@ -606,8 +733,7 @@ static void pump(struct tenant *t)
         call_event(j);
         struct active *a = active_add(j);
         a->batch = batch_of(j->id);
-        if (cfg->twilio_cps > 0)
-            next_dial_at = now + (1000 + cfg->twilio_cps - 1) / cfg->twilio_cps;
+        callpace_reserve(&pace, now); /* released by create_after_commit */
         log_info("calls", "dialing job=%lld run=%lld attempt=%d active=%d", (long long)j->id, (long long)j->run_id,
                  j->attempts, t->active);
         /* the claim is durable before Twilio hears of it */
@@ -1120,6 +1246,10 @@ int calls_init(struct event_base *base, const struct config *c, char *err, size_
     enabled = c->twilio_account_sid[0] != 0;
     scratch = xmalloc(sizeof *scratch);
     cps_ev = evtimer_new(base, cps_cb, NULL);
+    /* a create may have gone out just before a restart */
+    callpace_init(&pace, c->twilio_cps, util_now_ms());
+    waitq = NULL;
+    pace_blocked = 0;
     watchdog_ev = event_new(base, -1, EV_PERSIST, watchdog_cb, NULL);
     if (!enabled)
         return 0;
@@ -1154,6 +1284,7 @@ void calls_shutdown(void)
 {
     while (batches)
         batch_answer(batches);
+    waitq = NULL;
     while (actives) {
         struct active *a = actives;
         actives = a->next;

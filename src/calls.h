@@ -2,9 +2,11 @@
  * per tenant at most CALL_CONCURRENCY of them hold a slot (dialing, ringing, in
  * progress). A job is claimed (status dialing, committed) before its call is created;
  * a terminal status callback frees the slot and the next job is claimed in the same
- * turn of the loop. New calls are spaced to TWILIO_CPS. After a crash, jobs left
- * dialing without a CallSid are matched against Twilio's call list before anything is
- * dialled again. One consumer: this module, on the daemon's one loop. */
+ * turn of the loop. Every create, a create made again after a restart or after an
+ * unconfirmed create included, takes a turn of TWILIO_CPS (callpace.h). After a crash,
+ * jobs left dialing without a CallSid are matched against Twilio's call list
+ * (callmatch.h) before anything is dialled again. One consumer: this module, on the
+ * daemon's one loop. */
 #ifndef SB_CALLS_H
 #define SB_CALLS_H
 

@@ -141,6 +141,9 @@ static int call_from_json(json_t *o, struct twilio_call *c, char *err, size_t er
     memcpy(c->sid, s, strlen(s) + 1);
     copy_str(o, "status", c->status, sizeof c->status);
     copy_str(o, "to", c->to, sizeof c->to);
+    copy_str(o, "from", c->from, sizeof c->from);
+    copy_str(o, "direction", c->direction, sizeof c->direction);
+    c->child = json_is_string(json_object_get(o, "parent_call_sid"));
     json_t *dc = json_object_get(o, "date_created");
     if (json_is_string(dc))
         twilio_parse_date(json_string_value(dc), &c->created_ms);

@@ -27,6 +27,9 @@ struct twilio_call {
     char sid[CALL_SID_MAX];
     char status[24];  /* Twilio's CallStatus */
     char to[24];
+    char from[24];
+    char direction[24]; /* "outbound-api" for a call the REST API created */
+    int child;          /* a leg of another call (parent_call_sid) */
     int64_t created_ms;
     int duration;     /* seconds; 0 when unknown */
 };

@@ -538,3 +538,65 @@ test('stop-queue also stops busy retries; PUBLIC_URL behind a proxy path is what
     await tw2.close();
   }
 });
+
+test('after kill -9 with calls claimed but not created, the creates again go out at TWILIO_CPS, new claims included', async () => {
+  // 8 leads, 6 slots: 6 claims whose creates hang (no call made), 2 queued; no spacing yet
+  const ctx = await setup({ createHang: true, durationMs: 40 }, { CALL_CONCURRENCY: '6', TWILIO_CPS: '0' });
+  const { tw, d } = ctx;
+  try {
+    const ids = await leads(d, 8);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    assert.equal(r.status, 202, r.text);
+    await tw.waitFor((t) => t.creates().length === 6, 5000, '6 creates out');
+    await d.kill9();
+    const before = tw.creates().length;
+    tw.set({ createHang: false });
+    d.opts.env.TWILIO_CPS = '2';
+    await d.start();
+    // the 6 re-creates (each after a list that finds no call) and the 2 queued jobs
+    await tw.waitFor((t) => t.creates().length === before + 8, 15000, '8 creates after the restart');
+    const at = tw.creates().slice(before).map((q) => q.at);
+    for (let i = 1; i < at.length; i++)
+      assert.ok(at[i] - at[i - 1] >= 500 - 40, `creates ${at[i] - at[i - 1]} ms apart at 2/s: ${at.map((x) => x - at[0]).join(',')}`);
+    const done = await waitRun(d, r.json.run_id, 'completed', 20000);
+    assert.equal(done.completed, 8);
+    assert.equal(tw.callList().length, 8, 'one call per lead');
+    assert.ok(tw.maxActive <= 6, `max active ${tw.maxActive}`);
+  } finally {
+    await teardown(ctx);
+  }
+});
+
+test('a create with no clear outcome never adopts a call another tenant\'s job to the same number may have made', async () => {
+  // tenant 1's create fails with 500 and makes no call; tenant 2's create to the same number
+  // makes one whose answer never comes; callbacks (which name the job) come late
+  const ctx = await setup({ durationMs: 300, callbackDelayMs: 3000,
+    createFailures: [{ status: 500 }, { afterCreate: true, hang: true }] });
+  const { tw, d } = ctx;
+  try {
+    const t = await d.post('/api/tenants', { name: 'other' });
+    const key = t.json.apiKey;
+    const mine = await d.post('/api/leads', { name: 'Same', phone: '+15550000042' });
+    const theirs = await d.post('/api/leads', { name: 'Same', phone: '+15550000042' }, { key });
+    const a = d.post('/api/outbound_calls/start', { lead_ids: [mine.json.id] });
+    await tw.waitFor((x) => x.creates().length === 1, 5000, 'the first create');
+    const b = d.post('/api/outbound_calls/start', { lead_ids: [theirs.json.id] }, { key });
+    await tw.waitFor((x) => x.creates().length === 2 && x.callList().length === 1, 5000, 'the second create made a call');
+    const jobA = (await a).json.calls[0].job_id;
+    const jobB = (await b).json.calls[0].job_id;
+    const settled = async (k) => {
+      const c = (await d.get('/api/outbound/recent-calls', { key: k })).json.calls[0];
+      return c.status === 'completed' ? c : false;
+    };
+    const doneA = await waitFor(() => settled(ADMIN_KEY), { timeout: 30000, what: 'tenant 1\'s call completes' });
+    const doneB = await waitFor(() => settled(key), { timeout: 30000, what: 'tenant 2\'s call completes' });
+    const jobOf = (sid) => new URL(tw.calls.get(sid).statusCallback).searchParams.get('job');
+    assert.equal(jobOf(doneA.call_sid), String(jobA), 'tenant 1 holds the call made for its own job');
+    assert.equal(jobOf(doneB.call_sid), String(jobB), 'tenant 2 holds the call made for its own job');
+    assert.notEqual(doneA.call_sid, doneB.call_sid);
+    assert.equal(tw.callList().length, 2, 'one call each');
+    assert.ok(tw.callList().every((c) => c.updates.length === 0), 'nobody\'s call was hung up');
+  } finally {
+    await teardown(ctx);
+  }
+});

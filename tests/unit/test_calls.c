@@ -156,6 +156,16 @@ static void test_twilio(void)
     CHECK_EQ_STR(c.status, "in-progress", "its status");
     CHECK_EQ_INT(c.duration, 42, "its duration");
     CHECK(c.created_ms == 1796032800000LL, "its creation time");
+    CHECK(!c.from[0] && !c.direction[0] && !c.child, "From, direction and parent left out: empty");
+    static const char leg[] = "{\"sid\":\"CA01\",\"to\":\"+1555\",\"from\":\"+15005550006\","
+                              "\"direction\":\"outbound-dial\",\"parent_call_sid\":\"CA02\"}";
+    CHECK_EQ_INT(twilio_parse_call(leg, sizeof leg - 1, &c, err, sizeof err), 0, "a call leg");
+    CHECK_EQ_STR(c.from, "+15005550006", "its From");
+    CHECK_EQ_STR(c.direction, "outbound-dial", "its direction");
+    CHECK(c.child, "a parent_call_sid makes it a leg");
+    static const char top[] = "{\"sid\":\"CA01\",\"direction\":\"outbound-api\",\"parent_call_sid\":null}";
+    CHECK_EQ_INT(twilio_parse_call(top, sizeof top - 1, &c, err, sizeof err), 0, "a call the API made");
+    CHECK(!c.child, "parent_call_sid null: no leg");
     static const char bad[] = "{\"sid\":\"XX12\",\"status\":\"queued\"}";
     CHECK_EQ_INT(twilio_parse_call(bad, sizeof bad - 1, &c, err, sizeof err), -1, "a sid that is not CA... is refused");
     static const char list[] = "{\"calls\":[{\"sid\":\"CAaa\",\"to\":\"+1\"},{\"sid\":7},{\"sid\":\"CAbb\"}]}";
