@@ -511,11 +511,23 @@ static int requeue_if_closed(struct active *a, int64_t now)
     return 1;
 }
 
+/* a soft cancel came before the call was made again: none is made. 1 when so */
+static int canceled_before_dial(struct active *a)
+{
+    if (!a->cancel)
+        return 0;
+    if (a->waiting)
+        wait_unlink(a);
+    if (store_job_get(a->job_id, scratch) == STORE_OK)
+        finish(scratch, CS_CANCELED, "canceled before it was dialled again", 0);
+    return 1;
+}
+
 /* cps_cb runs when the next turn is due and someone waits for it */
 static void pace_arm(void)
 {
     int64_t at = callpace_ready_at(&pace);
-    if ((waitq || pace_blocked) && at != INT64_MAX)
+    if (cps_ev && (waitq || pace_blocked) && at != INT64_MAX)
         arm_at(cps_ev, at > 0 ? at : 0);
 }
 
@@ -533,7 +545,7 @@ static void pace_serve(void)
         }
         if (callpace_ready_at(&pace) > now)
             break;
-        if (requeue_if_closed(a, now))
+        if (canceled_before_dial(a) || requeue_if_closed(a, now))
             continue;
         wait_unlink(a);
         callpace_take(&pace, now);
@@ -599,7 +611,14 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
     case CALLMATCH_AMBIGUOUS: {
         /* adopting it could take another job's call (another tenant's too), creating
          * again could make a second call, hanging it up could end another job's call:
-         * look again once that job, a create's answer or a status callback decides it */
+         * look again once that job, a create's answer or a status callback decides it.
+         * Two such jobs may wait on each other (a listed call nobody will ever hold): once
+         * a call of this job would have ended whatever it was, it fails, not dialled again */
+        if (util_now_ms() >= a->check_at) {
+            create_failed(a, "a listed call to this number may have been this job's or another job's, and "
+                             "nothing decided which before its time limit: not dialled again");
+            return;
+        }
         long ms = 1000L << (a->undecided < 5 ? a->undecided : 5);
         a->undecided++;
         log_warn("calls", "a listed call could be another job's: not adopted, not dialled again, looking again "
@@ -612,6 +631,8 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
         break;
     }
     a->undecided = 0;
+    if (canceled_before_dial(a))
+        return;
     if (a->final_check) {
         char msg[TEXT_MAX];
         snprintf(msg, sizeof msg, "the call could not be created after %d tries, and Twilio's call list shows "
@@ -1285,6 +1306,7 @@ void calls_shutdown(void)
     while (batches)
         batch_answer(batches);
     waitq = NULL;
+    pace_blocked = 0;
     while (actives) {
         struct active *a = actives;
         actives = a->next;

@@ -567,6 +567,40 @@ test('after kill -9 with calls claimed but not created, the creates again go out
   }
 });
 
+test('a soft cancel of a job that waits to be created again after a restart ends it canceled, with no call', async () => {
+  const ctx = await setup({ createHang: true, durationMs: 40 }, { CALL_CONCURRENCY: '3', TWILIO_CPS: '0' });
+  const { tw, d } = ctx;
+  try {
+    // 4 leads for 3 slots (a start larger than the slots answers at once): 3 claims whose
+    // creates hang (no call made), 1 queued
+    const ids = await leads(d, 4);
+    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
+    assert.equal(r.status, 202, r.text);
+    await tw.waitFor((t) => t.creates().length === 3, 5000, '3 creates out');
+    await d.kill9();
+    const before = tw.creates().length;
+    tw.set({ createHang: false });
+    d.opts.env.TWILIO_CPS = '1'; // the first create after a start waits a whole turn (1 s)
+    await d.start();
+    const dialing = (await recentCalls(d)).filter((c) => c.status === 'dialing');
+    assert.equal(dialing.length, 3);
+    const victim = dialing[0];
+    const c = await d.post(`/api/outbound_calls/jobs/${victim.job_id}/cancel`);
+    assert.equal(c.status, 202, c.text);
+    assert.equal(c.json.status, 'canceling');
+    const done = await waitRun(d, r.json.run_id, 'completed', 20000);
+    assert.equal(done.completed, 3);
+    const job = (await recentCalls(d)).find((x) => x.job_id === victim.job_id);
+    assert.equal(job.status, 'canceled');
+    assert.equal(job.error, 'canceled before it was dialled again');
+    const after = tw.creates().slice(before).map((q) => q.params.To);
+    assert.equal(after.length, 3, `creates after the restart: ${after}`);
+    assert.ok(!after.includes(victim.phone), 'no call for the canceled job');
+  } finally {
+    await teardown(ctx);
+  }
+});
+
 test('a create with no clear outcome never adopts a call another tenant\'s job to the same number may have made', async () => {
   // tenant 1's create fails with 500 and makes no call; tenant 2's create to the same number
   // makes one whose answer never comes; callbacks (which name the job) come late
