@@ -195,7 +195,13 @@ static void restart(struct http_req *r)
     struct session *s = tenant_session(r);
     if (!s)
         return;
-    if (session_restart(s, "restart requested by API") < 0) {
+    int rc = session_restart(s, "restart requested by API");
+    if (rc == -2) {
+        http_reply_error(r, 503, "WORKER_LIMIT", "MAX_WORKERS workers are running or starting: %s cannot start",
+                         s->name);
+        return;
+    }
+    if (rc < 0) {
         http_reply_error(r, 409, "INVALID_STATE", "session %s cannot be restarted in status %s",
                          s->name, sess_status_name(s->status));
         return;
@@ -209,8 +215,10 @@ static void stop(struct http_req *r)
     if (!s)
         return;
     /* stopping a stopped session changes nothing and is no error */
-    if (s->status != SS_STOPPED)
-        session_stop(s, "stopped by API");
+    if (s->status != SS_STOPPED && session_stop(s, "stopped by API") < 0) {
+        http_reply_error(r, 409, "INVALID_STATE", "session %s is logged out: it has no link to keep", s->name);
+        return;
+    }
     http_reply_json(r, 200, api_session_json(s));
 }
 

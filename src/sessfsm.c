@@ -70,7 +70,8 @@ int sessfsm_step(enum sess_status cur, enum fsm_input in, struct fsm_result *out
         out->actions = ACT_STOP_WORKER | ACT_CLEAR_QR;
         return 0;
     case FSM_LOGGED_OUT:
-        if (cur == SS_STOPPED || cur == SS_LOGGED_OUT)
+        /* a stopped session too: a logout its worker confirmed just before a stop */
+        if (cur == SS_LOGGED_OUT)
             return -1;
         out->next = SS_LOGGED_OUT;
         out->actions = ACT_STOP_WORKER | ACT_WIPE_AUTH | ACT_CLEAR_QR;
@@ -111,7 +112,8 @@ int sessfsm_step(enum sess_status cur, enum fsm_input in, struct fsm_result *out
         out->actions = ACT_STOP_WORKER | ACT_RESTART_NOW | ACT_CLEAR_QR | ACT_RESET_STREAK;
         return 0;
     case FSM_STOP:
-        if (cur == SS_STOPPED)
+        /* a logged-out session has no link left to keep */
+        if (cur == SS_STOPPED || cur == SS_LOGGED_OUT)
             return -1;
         out->next = SS_STOPPED;
         out->actions = ACT_STOP_WORKER | ACT_CLEAR_QR;

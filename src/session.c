@@ -348,8 +348,8 @@ static void run_after(struct session *s, unsigned after)
     /* a wipe asked for before the restore (a logout) must not remove the restored files */
     if (after & AFTER_WIPE)
         wipe_auth(s);
-    if (RT(s)->restore_src)
-        finish_pending_restore(s, after & AFTER_FREE);
+    if (RT(s)->restore_src) /* dropped by a logout (its wipe) as by a delete */
+        finish_pending_restore(s, after & (AFTER_FREE | AFTER_WIPE));
     if (after & AFTER_FREE)
         return;
     if (!sessfsm_should_run(s->status) || RT(s)->waiting_proxy)
@@ -415,7 +415,7 @@ static void stable_cb(evutil_socket_t fd, short what, void *arg)
     struct session *s = arg;
     struct sess_rt *rt = RT(s);
     /* connected still: a drop in between left it, and a new CONNECTED re-armed this */
-    if (rt->deleted || s->status != SS_CONNECTED || !s->fail_streak)
+    if (rt->deleted || s->status != SS_CONNECTED || !rt->running || rt->stopping || !s->fail_streak)
         return;
     log_info("session", "connection stable session=%s failed_starts=%d reset", s->name, s->fail_streak);
     s->fail_streak = 0;
@@ -868,12 +868,21 @@ const char *session_sessions_dir(void) { return sessions_dir; }
 int session_stop(struct session *s, const char *why)
 {
     RT(s)->waiting_proxy = 0;
+    RT(s)->free_start = 0;
     return input(s, FSM_STOP, why);
 }
 
 int session_restart(struct session *s, const char *why)
 {
+    if (!sessfsm_should_run(s->status)) {
+        /* it runs again: it counts against MAX_WORKERS as a new one would */
+        struct session_counts c;
+        session_counts(&c);
+        if (c.should_run >= cfg->max_workers)
+            return -2;
+    }
     RT(s)->waiting_proxy = 0;
+    RT(s)->free_start = 0;
     if (input(s, FSM_RESTART, why) < 0)
         return -1;
     return 0;

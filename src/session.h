@@ -39,9 +39,11 @@ struct provision_req {
  * the store's batch; the worker starts later, paced. */
 int session_provision(int64_t tenant_id, const struct provision_req *req, struct session **out,
                       int *status, const char **code, char *msg, size_t msglen);
+/* stops the worker if any and starts a new one (failed, logged-out and stopped sessions
+ * too): 0; -2 when one that does not run would be one worker more than MAX_WORKERS */
 int session_restart(struct session *s, const char *why);
 /* stops the worker and keeps the session (its auth, its queued messages) until it is
- * restarted; 0, or -1 when it is stopped already */
+ * restarted; 0, or -1 when it is stopped or logged out already */
 int session_stop(struct session *s, const char *why);
 /* asks the worker to log out, then stops it and removes its auth dir; done(s, arg) is
  * called once the session is logged_out (s is NULL when it was deleted meanwhile) */

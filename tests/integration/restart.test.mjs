@@ -200,4 +200,25 @@ test('stop: the worker ends and the session waits, across a daemon restart, with
   await d.waitStatus(s.sessionId, 'connected');
   await waitFor(async () => (await d.get(`/api/v1/messages/${m.json.messageId}`)).json.status === 'sent', { what: 'the queued message sent' });
   assert.doesNotMatch(d.log().split(/info main: listening/).pop(), new RegExp(`event session=${s.sessionId} type=QR_CODE`), 'no QR: the link was kept');
+  // a logged-out session has no link to keep: stop is refused
+  assert.equal((await d.post(`/api/sessions/${s.sessionId}/logout`, {})).status, 200);
+  const lo = await d.post(`/api/sessions/${s.sessionId}/stop`, {});
+  assert.equal(lo.status, 409);
+  assert.equal(lo.json.error.code, 'INVALID_STATE');
+  assert.equal((await d.session(s.sessionId)).status, 'logged_out');
+});
+
+test('restarting a stopped session counts against MAX_WORKERS like a new one', async (t) => {
+  const d = await new Daemon({ env: { MAX_WORKERS: '1' } }).start();
+  t.after(() => d.cleanup());
+  const a = await d.link('972504100003');
+  assert.equal((await d.post(`/api/sessions/${a.sessionId}/stop`, {})).status, 200);
+  const b = await d.provision(); // the stopped one runs no worker: room for this one
+  await d.waitStatus(b, 'qr_ready');
+  const r = await d.post(`/api/sessions/${a.sessionId}/restart`, {});
+  assert.equal(r.status, 503);
+  assert.equal(r.json.error.code, 'WORKER_LIMIT');
+  assert.equal((await d.session(a.sessionId)).status, 'stopped', 'a refused restart changes nothing');
+  // the running one restarts as before
+  assert.equal((await d.post(`/api/sessions/${b}/restart`, {})).status, 200);
 });

@@ -101,7 +101,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_CRASH_LOOP] = IGN,
         [FSM_NO_PROXY] = IGN,
         [FSM_RESTART] = TO(DISC, A_STOP | A_NOW | A_CLR | A_STRK),
-        [FSM_STOP] = TO(STOP, A_STOP | A_CLR),
+        [FSM_STOP] = IGN,
     },
     [SS_FAILED] = {
         [FSM_WORKER_STARTED] = IGN,
@@ -124,7 +124,7 @@ static const struct cell table[SS__COUNT][N_INPUTS] = {
         [FSM_CONNECTED] = IGN,
         [FSM_DISCONNECTED] = IGN,
         [FSM_REPLACED] = IGN,
-        [FSM_LOGGED_OUT] = IGN,
+        [FSM_LOGGED_OUT] = TO(LOUT, A_STOP | A_WIPE | A_CLR),
         [FSM_AUTH_FAILURE] = IGN,
         [FSM_WORKER_EXITED] = IGN,
         [FSM_SILENT] = IGN,
@@ -164,9 +164,9 @@ static void test_rules(void)
     struct fsm_result r;
     int all_ignored = 1;
     for (int i = 0; i < N_INPUTS; i++)
-        if (i != FSM_RESTART)
+        if (i != FSM_RESTART && i != FSM_LOGGED_OUT)
             all_ignored &= sessfsm_step(SS_STOPPED, (enum fsm_input)i, &r) == -1;
-    CHECK(all_ignored, "stopped ignores every input but RESTART");
+    CHECK(all_ignored, "stopped ignores every input but RESTART and LOGGED_OUT");
 
     static const enum fsm_input worker_events[] = {FSM_WORKER_STARTED, FSM_QR, FSM_CONNECTED,
                                                    FSM_DISCONNECTED, FSM_AUTH_FAILURE,
