@@ -1,6 +1,7 @@
 // Test harness: starts the real daemon on a free loopback port with a temp DATA_DIR and
 // real simulator workers, and talks to it over HTTP. Nothing here is faked but the
 // WhatsApp side, which the simulator stands in for.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
@@ -232,6 +233,18 @@ export function workerPids(instance, sessionId) {
     out.push(Number(d));
   }
   return out;
+}
+
+// A worker log that a fast writer fills, sampled over a second: never far above cap (what
+// one 100 ms housekeeping tick lets through), and its .1 at most cap.
+export async function assertLogCapped(log, cap) {
+  let max = 0;
+  for (let i = 0; i < 20; i++) {
+    max = Math.max(max, fs.statSync(log).size);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(max < cap + 64 * 1024, `log size stays near the cap: ${max}`);
+  assert.ok(fs.statSync(`${log}.1`).size <= cap, 'the kept part is at most the cap');
 }
 
 export function pidAlive(pid) {
