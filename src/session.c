@@ -345,10 +345,10 @@ static void finish_pending_restore(struct session *s, int drop)
 
 static void run_after(struct session *s, unsigned after)
 {
-    /* a wipe asked for before the restore (a logout) must not remove the restored files */
     if (after & AFTER_WIPE)
         wipe_auth(s);
-    if (RT(s)->restore_src) /* dropped by a logout (its wipe) as by a delete */
+    /* a logout (its wipe) drops a pending restore, as a delete does */
+    if (RT(s)->restore_src)
         finish_pending_restore(s, after & (AFTER_FREE | AFTER_WIPE));
     if (after & AFTER_FREE)
         return;
