@@ -30,6 +30,21 @@ const waitRun = (d, id, status, timeout = 20000) =>
     return r && r.status === status ? r : false;
   }, { timeout, what: `run ${id} ${status}` });
 
+// Starts n leads on `slots` slots (n > slots, so the start answers at once) with creates
+// that hang (no call made), kill -9s the daemon once the slots' creates are out and starts
+// it again with creates answered and TWILIO_CPS = cps. The run, and the creates made before.
+async function claimedThenRestarted({ tw, d }, n, slots, cps) {
+  const r = await d.post('/api/outbound_calls/start', { lead_ids: await leads(d, n) });
+  assert.equal(r.status, 202, r.text);
+  await tw.waitFor((t) => t.creates().length === slots, 5000, `${slots} creates out`);
+  await d.kill9();
+  const before = tw.creates().length;
+  tw.set({ createHang: false });
+  d.opts.env.TWILIO_CPS = String(cps);
+  await d.start();
+  return { r, before };
+}
+
 // a status callback as Twilio posts it: form-encoded params, signed for url
 function callback(tw, url, params) {
   return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': tw.signature(url, params) }, body: new URLSearchParams(params).toString() });
@@ -544,15 +559,7 @@ test('after kill -9 with calls claimed but not created, the creates again go out
   const ctx = await setup({ createHang: true, durationMs: 40 }, { CALL_CONCURRENCY: '6', TWILIO_CPS: '0' });
   const { tw, d } = ctx;
   try {
-    const ids = await leads(d, 8);
-    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
-    assert.equal(r.status, 202, r.text);
-    await tw.waitFor((t) => t.creates().length === 6, 5000, '6 creates out');
-    await d.kill9();
-    const before = tw.creates().length;
-    tw.set({ createHang: false });
-    d.opts.env.TWILIO_CPS = '2';
-    await d.start();
+    const { r, before } = await claimedThenRestarted(ctx, 8, 6, 2);
     // the 6 re-creates (each after a list that finds no call) and the 2 queued jobs
     await tw.waitFor((t) => t.creates().length === before + 8, 15000, '8 creates after the restart');
     const at = tw.creates().slice(before).map((q) => q.at);
@@ -571,17 +578,9 @@ test('a soft cancel of a job that waits to be created again after a restart ends
   const ctx = await setup({ createHang: true, durationMs: 40 }, { CALL_CONCURRENCY: '3', TWILIO_CPS: '0' });
   const { tw, d } = ctx;
   try {
-    // 4 leads for 3 slots (a start larger than the slots answers at once): 3 claims whose
-    // creates hang (no call made), 1 queued
-    const ids = await leads(d, 4);
-    const r = await d.post('/api/outbound_calls/start', { lead_ids: ids });
-    assert.equal(r.status, 202, r.text);
-    await tw.waitFor((t) => t.creates().length === 3, 5000, '3 creates out');
-    await d.kill9();
-    const before = tw.creates().length;
-    tw.set({ createHang: false });
-    d.opts.env.TWILIO_CPS = '1'; // the first create after a start waits a whole turn (1 s)
-    await d.start();
+    // 3 claims whose creates hang, 1 queued; after the restart the first create waits a
+    // whole turn (1 s)
+    const { r, before } = await claimedThenRestarted(ctx, 4, 3, 1);
     const dialing = (await recentCalls(d)).filter((c) => c.status === 'dialing');
     assert.equal(dialing.length, 3);
     const victim = dialing[0];

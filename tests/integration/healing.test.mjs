@@ -2,7 +2,7 @@
 // a worker that cannot start ends in failed after the cap with growing gaps.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assertLogCapped, Daemon, pidAlive, waitFor } from './lib.mjs';
+import { assertLogCapped, connectedOnNewWorker, Daemon, pidAlive, waitFor } from './lib.mjs';
 
 test('kill -9 of a worker: connected again, no new QR', async (t) => {
   const d = await new Daemon().start();
@@ -10,10 +10,7 @@ test('kill -9 of a worker: connected again, no new QR', async (t) => {
   const s = await d.link('972501000001');
   const qrBefore = await d.metric('switchboard_worker_events_total{type="QR_CODE"}');
   process.kill(s.worker.pid, 'SIGKILL');
-  const back = await waitFor(async () => {
-    const x = await d.session(s.sessionId);
-    return x.status === 'connected' && x.worker && x.worker.pid !== s.worker.pid ? x : false;
-  }, { what: 'reconnected after kill -9' });
+  const back = await connectedOnNewWorker(d, s.sessionId, s.worker.pid, { what: 'reconnected after kill -9', timeout: 10000 });
   assert.equal(back.restarts, s.restarts + 1);
   assert.equal(await d.metric('switchboard_worker_events_total{type="QR_CODE"}'), qrBefore, 'no QR on the way back');
   assert.match(d.log(), new RegExp(`worker exited session=${s.sessionId} pid=${s.worker.pid} code=-1 signal=9`));
@@ -24,10 +21,7 @@ test('a silent worker (no PING) is restarted by the watchdog', async (t) => {
   t.after(() => d.cleanup());
   const s = await d.link('972501000002');
   assert.equal((await d.sim(s.sessionId, '/sim/silence')).status, 200);
-  const back = await waitFor(async () => {
-    const x = await d.session(s.sessionId);
-    return x.status === 'connected' && x.worker && x.worker.pid !== s.worker.pid ? x : false;
-  }, { what: 'watchdog restart', timeout: 15000 });
+  const back = await connectedOnNewWorker(d, s.sessionId, s.worker.pid, { what: 'watchdog restart' });
   assert.ok(back.restarts >= 1);
   assert.ok((await d.metric('switchboard_watchdog_restarts_total')) >= 1);
   assert.match(d.log(), /restarting silent worker session=worker_1 reason="no PING for \d+ s"/);
@@ -40,10 +34,7 @@ test('a worker that does not answer /health is restarted', async (t) => {
   const s = await d.link('972501000003');
   // SIGSTOP freezes the worker: the process lives but answers nothing
   process.kill(s.worker.pid, 'SIGSTOP');
-  const back = await waitFor(async () => {
-    const x = await d.session(s.sessionId);
-    return x.status === 'connected' && x.worker && x.worker.pid !== s.worker.pid ? x : false;
-  }, { what: 'restart of a frozen worker', timeout: 15000 });
+  const back = await connectedOnNewWorker(d, s.sessionId, s.worker.pid, { what: 'restart of a frozen worker' });
   assert.ok(back.restarts >= 1);
   assert.match(d.log(), /did not answer \/health/);
   await waitFor(() => !pidAlive(s.worker.pid), { what: 'the frozen worker is killed' });
@@ -54,10 +45,7 @@ test('a crash reported by the worker (/sim/crash) is restarted', async (t) => {
   t.after(() => d.cleanup());
   const s = await d.link('972501000004');
   await d.sim(s.sessionId, '/sim/crash');
-  await waitFor(async () => {
-    const x = await d.session(s.sessionId);
-    return x.status === 'connected' && x.worker && x.worker.pid !== s.worker.pid;
-  }, { what: 'restart after a crash' });
+  await connectedOnNewWorker(d, s.sessionId, s.worker.pid, { what: 'restart after a crash', timeout: 10000 });
   assert.match(d.log(), /worker exited session=worker_1 pid=\d+ code=3/);
 });
 
@@ -129,13 +117,6 @@ test('a worker that floods its output: the log stays capped, the newest part kep
   assert.equal(h.workers.running, 1);
 });
 
-// the worker's pid once the session is connected on a worker other than `not`
-async function connectedOn(d, id, not) {
-  return waitFor(async () => {
-    const x = await d.session(id);
-    return x.status === 'connected' && x.worker && x.worker.pid !== not ? x : false;
-  }, { what: `${id} connected on a new worker`, timeout: 15000 });
-}
 
 test('a session that connects and drops at once is a crash loop too, not restarted every second for ever', async (t) => {
   const d = await new Daemon({
@@ -146,10 +127,7 @@ test('a session that connects and drops at once is a crash loop too, not restart
   // each worker connects (its link is kept) and is dropped right after: at most 3 starts
   for (let i = 0; i < 6; i++) {
     assert.equal((await d.sim(s.sessionId, '/sim/disconnect', { loggedOut: false })).status, 200);
-    const next = await waitFor(async () => {
-      const x = await d.session(s.sessionId);
-      return x.status === 'failed' || (x.status === 'connected' && x.worker && x.worker.pid !== s.worker.pid) ? x : false;
-    }, { what: 'failed, or connected on a new worker', timeout: 15000 });
+    const next = await connectedOnNewWorker(d, s.sessionId, s.worker.pid, { orFailed: true });
     if (next.status === 'failed') break;
     s = { ...next, sessionId: s.sessionId };
   }
@@ -173,7 +151,7 @@ test('a connection that lasts RESTART_STABLE_MS ends the streak: the next drop s
   for (let i = 1; i <= 4; i++) {
     await waitFor(() => stable() >= i, { what: `connection ${i} stable`, timeout: 10000 });
     assert.equal((await d.sim(s.sessionId, '/sim/disconnect', { loggedOut: false })).status, 200);
-    s = { ...(await connectedOn(d, s.sessionId, s.worker.pid)), sessionId: s.sessionId };
+    s = { ...(await connectedOnNewWorker(d, s.sessionId, s.worker.pid)), sessionId: s.sessionId };
   }
   // four drops with MAX_FAILED_STARTS=2, each after a lasting connection: never failed
   assert.equal(s.status, 'connected');

@@ -235,6 +235,16 @@ export function workerPids(instance, sessionId) {
   return out;
 }
 
+// The session once it is connected on a worker other than oldPid (a restart, a failover);
+// with orFailed, also once it is failed (the caller asserts which).
+export function connectedOnNewWorker(d, id, oldPid, { orFailed = false, what = `${id} connected on a new worker`, timeout = 15000 } = {}) {
+  return waitFor(async () => {
+    const x = await d.session(id);
+    if (orFailed && x.status === 'failed') return x;
+    return x.status === 'connected' && x.worker && x.worker.pid !== oldPid ? x : false;
+  }, { what, timeout });
+}
+
 // A worker log that a fast writer fills, sampled over a second: never far above cap (what
 // one 100 ms housekeeping tick lets through), and its .1 at most cap.
 export async function assertLogCapped(log, cap) {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { assertLogCapped, Daemon, pidAlive, waitFor, workerPids } from './lib.mjs';
+import { assertLogCapped, connectedOnNewWorker, Daemon, pidAlive, waitFor, workerPids } from './lib.mjs';
 
 const P1 = 'socks5h://u1:pw1@127.0.0.1:1081';
 
@@ -66,10 +66,7 @@ test('kill -9 of the daemon: running workers are adopted, none duplicated', asyn
   assert.equal(workerPids(d.instanceId()).length, 3, 'exactly one worker per session');
   // adopted workers are watched: one that dies now is restarted
   process.kill(before[0].worker.pid, 'SIGKILL');
-  await waitFor(async () => {
-    const x = await d.session(before[0].sessionId);
-    return x.status === 'connected' && x.worker && x.worker.pid !== before[0].worker.pid;
-  }, { what: 'restart of an adopted worker' });
+  await connectedOnNewWorker(d, before[0].sessionId, before[0].worker.pid, { what: 'restart of an adopted worker', timeout: 10000 });
   // and the pings keep flowing to the new daemon
   const p = (await d.session(ids[1])).lastPingAt;
   await waitFor(async () => (await d.session(ids[1])).lastPingAt !== p, { what: 'pings after adoption' });
@@ -145,19 +142,13 @@ test('daemon restarts soon after a session connected do not count as its failed 
   for (let i = 0; i < 3; i++) {
     assert.equal(await d.stop(), 0);
     await d.start();
-    const x = await waitFor(async () => {
-      const y = await d.session(s.sessionId);
-      return y.status === 'failed' || (y.status === 'connected' && y.worker && y.worker.pid !== pid) ? y : false;
-    }, { what: `connected again after restart ${i + 1}` });
+    const x = await connectedOnNewWorker(d, s.sessionId, pid, { orFailed: true, what: `connected again after restart ${i + 1}`, timeout: 10000 });
     assert.equal(x.status, 'connected', `restart ${i + 1}: ${x.reason}`);
     pid = x.worker.pid;
   }
   // one drop of its own now is its first failed start, not a crash loop
   assert.equal((await d.sim(s.sessionId, '/sim/disconnect', { loggedOut: false })).status, 200);
-  const back = await waitFor(async () => {
-    const y = await d.session(s.sessionId);
-    return y.status === 'failed' || (y.status === 'connected' && y.worker && y.worker.pid !== pid) ? y : false;
-  }, { what: 'connected again after one drop' });
+  const back = await connectedOnNewWorker(d, s.sessionId, pid, { orFailed: true, what: 'connected again after one drop', timeout: 10000 });
   assert.equal(back.status, 'connected', back.reason);
   assert.doesNotMatch(d.log(), /crash loop/);
 });
