@@ -195,15 +195,9 @@ static void restart(struct http_req *r)
     struct session *s = tenant_session(r);
     if (!s)
         return;
-    int rc = session_restart(s, "restart requested by API");
-    if (rc == -2) {
+    if (session_restart(s, "restart requested by API") < 0) {
         http_reply_error(r, 503, "WORKER_LIMIT", "MAX_WORKERS workers are running or starting: %s cannot start",
                          s->name);
-        return;
-    }
-    if (rc < 0) {
-        http_reply_error(r, 409, "INVALID_STATE", "session %s cannot be restarted in status %s",
-                         s->name, sess_status_name(s->status));
         return;
     }
     http_reply_json(r, 200, api_session_json(s));

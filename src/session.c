@@ -879,12 +879,11 @@ int session_restart(struct session *s, const char *why)
         struct session_counts c;
         session_counts(&c);
         if (c.should_run >= cfg->max_workers)
-            return -2;
+            return -1;
     }
     RT(s)->waiting_proxy = 0;
     RT(s)->free_start = 0;
-    if (input(s, FSM_RESTART, why) < 0)
-        return -1;
+    input(s, FSM_RESTART, why); /* applies in every status */
     return 0;
 }
 

@@ -40,7 +40,7 @@ struct provision_req {
 int session_provision(int64_t tenant_id, const struct provision_req *req, struct session **out,
                       int *status, const char **code, char *msg, size_t msglen);
 /* stops the worker if any and starts a new one (failed, logged-out and stopped sessions
- * too): 0; -2 when one that does not run would be one worker more than MAX_WORKERS */
+ * too): 0; -1 when one that does not run would be one worker more than MAX_WORKERS */
 int session_restart(struct session *s, const char *why);
 /* stops the worker and keeps the session (its auth, its queued messages) until it is
  * restarted; 0, or -1 when it is stopped or logged out already */
