@@ -39,6 +39,9 @@ struct session {
     enum sess_status status;
     char phone[PHONE_MAX];        /* digits, "" until known */
     int64_t proxy_id;             /* 0 = direct connection */
+    int needs_proxy;              /* its proxy was deleted and no other took it yet: it
+                                     starts on another one, or waits, never directly
+                                     while the tenant's pool has a proxy */
     enum login_method login;
     char pairing_phone[PHONE_MAX];
     char reason[TEXT_MAX];        /* why the last status change happened */

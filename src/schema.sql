@@ -208,3 +208,5 @@ CREATE TABLE web_sessions (
   expires_at INTEGER NOT NULL
 );
 CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+-- step 7
+ALTER TABLE sessions ADD COLUMN needs_proxy INTEGER NOT NULL DEFAULT 0;

@@ -514,8 +514,8 @@ static int64_t proxy_for_start(struct session *s)
     struct proxy *p = s->proxy_id ? pool_get(s->proxy_id) : NULL;
     if (p && p->status == PROXY_OK)
         return p->id;
-    if (!p && s->proxy_id == 0 && !RT(s)->waiting_proxy)
-        return 0; /* direct by choice */
+    if (!p && s->proxy_id == 0 && !RT(s)->waiting_proxy && !s->needs_proxy)
+        return 0; /* direct from the start: the pool was empty when it was provisioned */
     if (!p && pool_usable_count(s->tenant_id) == 0)
         return 0; /* the pool is empty now: direct connections */
     struct proxy *n = replacement(s, s->proxy_id);
@@ -541,6 +541,8 @@ static void move_to_proxy(struct session *s, int64_t to)
                  (long long)s->proxy_id);
     alert_raise(s->tenant_id, ALERT_PROXY_SWITCHED, s->name, text);
     s->proxy_id = to;
+    if (to)
+        s->needs_proxy = 0;
     if (s->phone[0] && to)
         pool_bind(s->tenant_id, s->phone, to);
 }
@@ -1021,10 +1023,11 @@ static void move_sessions(int64_t from, int removed, const char *why)
         if (!s || s->proxy_id != from)
             continue;
         if (!sessfsm_should_run(s->status)) {
-            /* not running: it gets a proxy when it is started again */
+            /* not running: it gets a proxy (or waits for one) when it is started again */
             if (removed) {
                 pool_adjust(s->proxy_id, -1);
                 s->proxy_id = 0;
+                s->needs_proxy = 1;
                 RT(s)->waiting_proxy = 0;
                 save(s);
             }
@@ -1043,6 +1046,7 @@ static void move_sessions(int64_t from, int removed, const char *why)
             if (removed) {
                 pool_adjust(s->proxy_id, -1);
                 s->proxy_id = 0;
+                s->needs_proxy = 1; /* saved by the input below */
             }
             RT(s)->waiting_proxy = 1;
             input(s, FSM_NO_PROXY, "no_proxy");

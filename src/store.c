@@ -15,7 +15,7 @@
     "id, tenant_id, status, phone, proxy_id, login_method, pairing_phone, reason, last_error, " \
     "qr, qr_at, pairing_code, pairing_at, trust_level, created_at, connected_at, "             \
     "first_connected_at, last_ping_at, restarts, fail_streak, worker_backend, worker_pid, "    \
-    "worker_ident, worker_address"
+    "worker_ident, worker_address, needs_proxy"
 
 enum stmt_id {
     ST_TENANT_INSERT,
@@ -48,13 +48,14 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_APIKEY_LOOKUP] = "SELECT tenant_id FROM api_keys WHERE key_hash = ?1",
     [ST_SESSION_INSERT] = "INSERT INTO sessions (" SESSION_COLS ") VALUES (NULL, ?2, ?3, ?4, ?5, "
                           "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-                          "?21, ?22, ?23, ?24)",
+                          "?21, ?22, ?23, ?24, ?25)",
     [ST_SESSION_SAVE] = "UPDATE sessions SET tenant_id=?2, status=?3, phone=?4, proxy_id=?5, "
                         "login_method=?6, pairing_phone=?7, reason=?8, last_error=?9, qr=?10, "
                         "qr_at=?11, pairing_code=?12, pairing_at=?13, trust_level=?14, "
                         "created_at=?15, connected_at=?16, first_connected_at=?17, "
                         "last_ping_at=?18, restarts=?19, fail_streak=?20, worker_backend=?21, "
-                        "worker_pid=?22, worker_ident=?23, worker_address=?24 WHERE id=?1",
+                        "worker_pid=?22, worker_ident=?23, worker_address=?24, needs_proxy=?25 "
+                        "WHERE id=?1",
     [ST_SESSION_DELETE] = "DELETE FROM sessions WHERE id = ?1",
     [ST_SESSION_PING] = "UPDATE sessions SET last_ping_at = ?2 WHERE id = ?1",
     [ST_SESSION_LOAD] = "SELECT " SESSION_COLS " FROM sessions ORDER BY id",
@@ -433,6 +434,7 @@ static void bind_session(sqlite3_stmt *s, const struct session *x)
     sqlite3_bind_int(s, 22, x->worker.pid);
     sqlite3_bind_int64(s, 23, x->worker.ident);
     sqlite3_bind_text(s, 24, x->worker.address, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 25, x->needs_proxy);
 }
 
 int store_session_insert(struct session *x)
@@ -509,6 +511,7 @@ int store_session_load(void (*cb)(const struct session *s, void *arg), void *arg
         x->worker.pid = sqlite3_column_int(s, 21);
         x->worker.ident = sqlite3_column_int64(s, 22);
         store_col_text(s, 23, x->worker.address, sizeof x->worker.address);
+        x->needs_proxy = sqlite3_column_int(s, 24) != 0;
         cb(x, arg);
     }
     free(x);

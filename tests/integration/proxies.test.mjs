@@ -204,3 +204,36 @@ test('a deleted proxy takes its phone bindings along: its id coming back as anot
   const other = await d.post('/api/sessions/provision', {}, { key: t2 });
   assert.equal(other.json.proxy, 'socks5h://***@127.0.0.1:1082', 'tenant 2 still uses its own');
 });
+
+test('a stopped session whose proxy was deleted never starts directly: it waits for room, across a daemon restart and a restart request', async (t) => {
+  const d = await new Daemon({ env: { MAX_SESSIONS_PER_PROXY: '1' } }).start();
+  t.after(() => d.cleanup());
+  const p1 = (await d.post('/api/proxies', { url: P1 })).json.id;
+  const a = await d.provision();
+  await d.waitStatus(a, 'qr_ready');
+  const p2 = (await d.post('/api/proxies', { url: P2 })).json.id;
+  const b = await d.provision();
+  assert.deepEqual([(await d.session(a)).proxyId, (await d.session(b)).proxyId], [p1, p2]);
+  assert.equal((await d.post(`/api/sessions/${a}/stop`, {})).status, 200);
+  assert.equal((await d.del(`/api/proxies/${p1}?force=true`)).status, 200);
+  assert.equal((await d.session(a)).proxyId, 0);
+  // what it lost is kept across a restart of the daemon
+  assert.equal(await d.stop(), 0);
+  await d.start();
+  assert.equal((await d.post(`/api/sessions/${a}/restart`, {})).status, 200);
+  const waiting = await d.waitStatus(a, 'disconnected');
+  assert.equal(waiting.reason, 'no_proxy');
+  assert.equal(waiting.waitingForProxy, true);
+  assert.equal(waiting.worker, null);
+  // a second restart request does not send it out directly either
+  assert.equal((await d.post(`/api/sessions/${a}/restart`, {})).status, 200);
+  await waitFor(async () => (await d.session(a)).reason === 'no_proxy', { what: 'waiting again' });
+  assert.equal((await d.session(a)).worker, null);
+  assert.equal((await d.get('/health')).json.waitingForProxy, 1);
+  // room on proxy 2: it starts there
+  assert.equal((await d.del(`/api/sessions/${b}`)).status, 200);
+  const moved = await d.waitStatus(a, 'qr_ready');
+  assert.equal(moved.proxyId, p2);
+  assert.equal(moved.proxy, 'socks5h://***@127.0.0.1:1082');
+  assert.match(d.log(), new RegExp(`proxy switched session=${a} from=0 to=${p2}`));
+});
