@@ -514,6 +514,20 @@ int config_validate(const struct config *c, char *err, size_t errlen)
                  "TWILIO_TWIML_URL are needed too");
         return -1;
     }
+    /* both go into Twilio URLs and are compared with what Twilio answers: exact shapes */
+    const char *sid = c->twilio_account_sid;
+    if (sid[0] && (strlen(sid) != 34 || strncmp(sid, "AC", 2) != 0 || strspn(sid + 2, "0123456789abcdefABCDEF") != 32)) {
+        snprintf(err, errlen, "config: TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits, as Twilio's "
+                 "console shows it");
+        return -1;
+    }
+    const char *from = c->twilio_from;
+    size_t fdigits = from[0] == '+' ? strspn(from + 1, "0123456789") : 0;
+    if (from[0] && (fdigits < 8 || fdigits > 15 || from[1] == '0' || from[1 + fdigits] != '\0')) {
+        snprintf(err, errlen, "config: TWILIO_FROM must be a number in E.164: '+', then 8 to 15 digits, the "
+                 "first not 0 (got '%.32s')", from);
+        return -1;
+    }
     if (c->backup_at[0]) {
         char both[40];
         snprintf(both, sizeof both, "%s-%s", c->backup_at, c->backup_at);

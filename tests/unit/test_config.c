@@ -351,6 +351,41 @@ static void test_bad_values(void)
     CHECK(strstr(err, "RESTART_BACKOFF_MIN_MS") != NULL, "the error names the setting (%s)", err);
     config_free(&c);
 
+    /* Twilio's account SID and caller id have exact shapes */
+    static const struct {
+        const char *sid, *from;
+        int ok;
+        const char *what;
+    } tw[] = {
+        {"AC0123456789abcdef0123456789ABCDEF", "+15005550006", 0, "a real-shaped SID and E.164 number"},
+        {"AC0123456789abcdef0123456789abcde", "+15005550006", -1, "a SID one digit short"},
+        {"AC0123456789abcdef0123456789abcdeg", "+15005550006", -1, "a SID with a non-hex digit"},
+        {"AC0123456789abcdef/../../abcdef012", "+15005550006", -1, "a SID with a path in it"},
+        {"CA0123456789abcdef0123456789abcdef", "+15005550006", -1, "a call SID, not an account SID"},
+        {"AC0123456789abcdef0123456789abcdef", "15005550006", -1, "a number without +"},
+        {"AC0123456789abcdef0123456789abcdef", "+1 500 555 0006", -1, "a number with spaces"},
+        {"AC0123456789abcdef0123456789abcdef", "+1234567", -1, "7 digits"},
+        {"AC0123456789abcdef0123456789abcdef", "+1234567890123456", -1, "16 digits"},
+        {"AC0123456789abcdef0123456789abcdef", "+0500555000", -1, "a leading 0"},
+        {"AC0123456789abcdef0123456789abcdef", "+12345678", 0, "8 digits"},
+    };
+    setenv("TWILIO_AUTH_TOKEN", "token", 1);
+    setenv("TWILIO_TWIML_URL", "http://127.0.0.1:9/t", 1);
+    for (size_t i = 0; i < sizeof tw / sizeof tw[0]; i++) {
+        setenv("TWILIO_ACCOUNT_SID", tw[i].sid, 1);
+        setenv("TWILIO_FROM", tw[i].from, 1);
+        rc = config_load(&c, NULL, err, sizeof err);
+        CHECK_EQ_INT(rc, tw[i].ok, "%s", tw[i].what);
+        if (rc < 0)
+            CHECK(strstr(err, i < 5 ? "TWILIO_ACCOUNT_SID" : "TWILIO_FROM") != NULL, "the error names the setting (%s)",
+                  err);
+        config_free(&c);
+    }
+    unsetenv("TWILIO_AUTH_TOKEN");
+    unsetenv("TWILIO_TWIML_URL");
+    unsetenv("TWILIO_ACCOUNT_SID");
+    unsetenv("TWILIO_FROM");
+
     /* bounds are inclusive */
     setenv("ORCH_PORT", "65535", 1);
     rc = config_load(&c, NULL, err, sizeof err);
