@@ -340,10 +340,14 @@ static void pair_done(struct session *s, const char *code, void *arg)
                                           sess_status_name(s->status)));
         return;
     }
-    http_reply_json(r, 202, json_pack("{s:b,s:s,s:s,s:s,s:s}", "success", 1, "sessionId", s->name,
-                                      "phone", phone, "status", sess_status_name(s->status), "message",
-                                      "the pairing code is not ready yet; poll GET /api/sessions/{id} "
-                                      "for pairingCode"));
+    char msg[TEXT_MAX + 128];
+    if (sessfsm_is_terminal(s->status))
+        snprintf(msg, sizeof msg, "no pairing code: the session was %s before one came (%s); restart it, then "
+                 "poll GET /api/sessions/{id} for pairingCode", sess_status_name(s->status), s->reason);
+    else
+        snprintf(msg, sizeof msg, "the pairing code is not ready yet; poll GET /api/sessions/{id} for pairingCode");
+    http_reply_json(r, 202, json_pack("{s:b,s:s,s:s,s:s,s:s}", "success", 1, "sessionId", s->name, "phone", phone,
+                                      "status", sess_status_name(s->status), "message", msg));
 }
 
 static void pair(struct http_req *r)

@@ -134,6 +134,20 @@ test('SIGTERM while a pair request waits for its code: the request is answered, 
   assert.equal(await code, 0);
 });
 
+test('a pair request waiting for its code is answered when the session is stopped, and says so', async (t) => {
+  const d = await new Daemon({ env: { WORKER_COMMAND: '/bin/sleep 600', PAIR_WAIT_MS: '20000', PING_TIMEOUT_MS: '60000' } }).start();
+  t.after(() => d.cleanup());
+  const pending = d.post('/api/accounts/pair', { phone: '+972508888889' });
+  await waitFor(() => /worker started session=worker_1/.test(d.log()), { what: 'pair provisioned' });
+  const started = Date.now();
+  assert.equal((await d.post('/api/sessions/worker_1/stop', {})).status, 200);
+  const r = await pending;
+  assert.ok(Date.now() - started < 10000, 'answered at the stop, not after PAIR_WAIT_MS');
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.json.status, 'stopped');
+  assert.match(r.json.message, /^no pairing code: the session was stopped before one came \(.+\); restart it/);
+});
+
 test('daemon restarts soon after a session connected do not count as its failed starts', async (t) => {
   const d = await new Daemon({ env: { MAX_FAILED_STARTS: '2', RESTART_STABLE_MS: '600000' } }).start();
   t.after(() => d.cleanup());
