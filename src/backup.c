@@ -487,16 +487,17 @@ static void restore_done(struct job *j)
                 skip(skipped, j->found[i], "no such session any more");
                 continue;
             }
-            /* the files leave the extraction dir for the session's (after its worker stops) */
+            /* the files leave the extraction dir for the place where they wait for the
+             * session (until its worker has stopped; a crash or a stop meanwhile keeps them) */
             char moved[PATH_MAX], why[PATH_MAX + 200];
-            snprintf(moved, sizeof moved, "%s/.restore-%s-%s", sdir, j->name + strlen(PREFIX), s->name);
+            session_restore_path(s, moved, sizeof moved);
             util_rmtree_below(sdir, moved);
             if (rename(src, moved) < 0) {
                 snprintf(why, sizeof why, "cannot move the restored files: %s; the old files stay", strerror(errno));
                 skip(skipped, s->name, why);
                 continue;
             }
-            enum session_restore rc = session_restore_auth(s, moved, why, sizeof why);
+            enum session_restore rc = session_restore_auth(s, why, sizeof why);
             if (rc == SESSION_RESTORE_FAILED) {
                 skip(skipped, s->name, why);
                 continue;
@@ -740,7 +741,9 @@ static void daily_job(void)
     }
 }
 
-/* what a crash in the middle of a backup or restore left behind */
+/* what a crash in the middle of a backup (.tmp-*) or of a restore's extraction
+ * (.restore-*) left behind; restored files that wait for their session
+ * (<name>.restore) are the session module's */
 static void remove_leftovers(const char *dir, const char *prefix)
 {
     DIR *dp = opendir(dir);
@@ -749,9 +752,7 @@ static void remove_leftovers(const char *dir, const char *prefix)
     struct dirent *de;
     size_t pl = strlen(prefix);
     while ((de = readdir(dp)) != NULL) {
-        size_t l = strlen(de->d_name);
-        int replaced = l > 9 && strcmp(de->d_name + l - 9, ".replaced") == 0;
-        if (strncmp(de->d_name, prefix, pl) != 0 && !replaced)
+        if (strncmp(de->d_name, prefix, pl) != 0)
             continue;
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", dir, de->d_name);

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
@@ -58,7 +59,7 @@ struct sess_rt {
     struct pair_waiter *waiters;
     struct hmac_key *mac; /* the worker's key, prepared once */
     int64_t ping_saved_at; /* when last_ping_at last went to the store */
-    char *restore_src;     /* restored auth files waiting for the worker to stop */
+    int restore_pending;   /* <name>.restore waits for the worker to stop */
 };
 
 #define PING_PERSIST_MS 10000
@@ -166,7 +167,6 @@ static void free_session(struct session *s)
     if (rt->stable_ev)
         event_free(rt->stable_ev);
     hmac_key_free(rt->mac);
-    free(rt->restore_src);
     free(rt);
     free(s);
 }
@@ -292,14 +292,26 @@ static void wipe_auth(struct session *s)
         log_info("session", "auth dir removed session=%s", s->name);
 }
 
-/* src (a directory under SESSIONS_DIR) takes the place of the auth dir, which is set
- * aside as <dir>.replaced and deleted once the swap is done. On failure the old files
- * stay where they were, src is removed and err says why */
-static int swap_auth_dir(struct session *s, const char *src, char *err, size_t errlen)
+void session_restore_path(const struct session *s, char *out, size_t n)
 {
-    char dir[PATH_MAX], old[PATH_MAX + 16];
+    snprintf(out, n, "%s/%s.restore", sessions_dir, s->name);
+}
+
+static void replaced_path(const struct session *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s.replaced", sessions_dir, s->name);
+}
+
+/* <name>.restore takes the place of the auth dir, which is set aside as <name>.replaced
+ * and deleted once the swap is done. On failure the old files stay where they were, the
+ * restored ones are removed and err says why. A crash between the steps is finished by
+ * recover_auth_dirs() */
+static int swap_auth_dir(struct session *s, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], old[PATH_MAX], src[PATH_MAX];
     auth_dir(s, dir, sizeof dir);
-    snprintf(old, sizeof old, "%s.replaced", dir);
+    replaced_path(s, old, sizeof old);
+    session_restore_path(s, src, sizeof src);
     util_rmtree_below(sessions_dir, old);
     int set_aside = rename(dir, old) == 0;
     if (!set_aside && errno != ENOENT) {
@@ -330,17 +342,17 @@ fail:
  * session); nobody waits for an answer any more, so a failure is alerted */
 static void finish_pending_restore(struct session *s, int drop)
 {
-    struct sess_rt *rt = RT(s);
     char err[PATH_MAX + 200];
-    if (drop)
-        util_rmtree_below(sessions_dir, rt->restore_src);
-    else if (swap_auth_dir(s, rt->restore_src, err, sizeof err) < 0) {
+    RT(s)->restore_pending = 0;
+    if (drop) {
+        char src[PATH_MAX];
+        session_restore_path(s, src, sizeof src);
+        util_rmtree_below(sessions_dir, src);
+    } else if (swap_auth_dir(s, err, sizeof err) < 0) {
         char text[sizeof err + 64];
         snprintf(text, sizeof text, "restore into %s failed: %s", s->name, err);
         alert_raise(1, ALERT_BACKUP_FAILED, s->name, text);
     }
-    free(rt->restore_src);
-    rt->restore_src = NULL;
 }
 
 static void run_after(struct session *s, unsigned after)
@@ -348,7 +360,7 @@ static void run_after(struct session *s, unsigned after)
     if (after & AFTER_WIPE)
         wipe_auth(s);
     /* a logout (its wipe) drops a pending restore, as a delete does */
-    if (RT(s)->restore_src)
+    if (RT(s)->restore_pending)
         finish_pending_restore(s, after & (AFTER_FREE | AFTER_WIPE));
     if (after & AFTER_FREE)
         return;
@@ -678,7 +690,7 @@ void session_on_worker_exit(const char *name, int code, int signo, const char *c
         /* the status stays: on the next start this session comes back (on the restored
          * files, when a restore waited for this worker) */
         rt->stopping = 0;
-        if (rt->restore_src)
+        if (rt->restore_pending)
             finish_pending_restore(s, 0);
         save(s);
         return;
@@ -840,24 +852,20 @@ fail:
     return -1;
 }
 
-enum session_restore session_restore_auth(struct session *s, const char *src_dir, char *err, size_t errlen)
+enum session_restore session_restore_auth(struct session *s, char *err, size_t errlen)
 {
     struct sess_rt *rt = RT(s);
-    /* an earlier restore still waiting for the worker: this one wins (its files may
-     * already be in src_dir, when the same archive is restored again) */
-    if (rt->restore_src && strcmp(rt->restore_src, src_dir) != 0)
-        finish_pending_restore(s, 1);
-    free(rt->restore_src);
-    rt->restore_src = NULL;
+    /* an earlier restore still waiting for the worker was replaced by this one's files */
+    rt->restore_pending = 0;
     if (rt->running) {
         /* the worker may still write its files: they are swapped once it has gone
          * (run_after); a stopped session's worker is already on its way out */
-        rt->restore_src = xstrdup(src_dir);
+        rt->restore_pending = 1;
         if (s->status == SS_STOPPED || session_restart(s, "auth state restored from a backup") < 0)
             return SESSION_RESTORE_STOPPED;
         return SESSION_RESTORE_RESTARTED;
     }
-    if (swap_auth_dir(s, src_dir, err, errlen) < 0)
+    if (swap_auth_dir(s, err, errlen) < 0)
         return SESSION_RESTORE_FAILED;
     /* a stopped session stays stopped, on the restored files, until it is restarted */
     if (s->status == SS_STOPPED || session_restart(s, "auth state restored from a backup") < 0)
@@ -1307,6 +1315,67 @@ static void load_cb(const struct session *src, void *arg)
 
 #define MAX_FOUND 20000
 
+static int path_exists(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+/* what a crash, or a stop whose worker outlived it, cut short in a restore: restored files
+ * still waiting (<name>.restore) replace the auth dir now, or once an adopted worker has
+ * stopped; a swap half done (<name>.replaced and no <name>) is put back; a finished one's
+ * <name>.replaced goes. Those of deleted sessions go too. Runs after adoption, before any
+ * worker starts. */
+static void recover_auth_dirs(void)
+{
+    for (size_t i = 1; i < capid; i++) {
+        struct session *s = byid[i];
+        if (!s)
+            continue;
+        char dir[PATH_MAX], old[PATH_MAX], src[PATH_MAX];
+        auth_dir(s, dir, sizeof dir);
+        replaced_path(s, old, sizeof old);
+        session_restore_path(s, src, sizeof src);
+        int has_src = path_exists(src);
+        if (path_exists(old)) {
+            if (path_exists(dir) || has_src) {
+                util_rmtree_below(sessions_dir, old); /* replaced, or about to be */
+            } else if (rename(old, dir) == 0) {
+                log_warn("session", "auth dir put back after an interrupted restore session=%s", s->name);
+            } else {
+                log_error("session", "cannot put the auth dir back session=%s error=%s", s->name, strerror(errno));
+            }
+        }
+        if (!has_src)
+            continue;
+        RT(s)->restore_pending = 1;
+        log_info("session", "finishing a restore from a backup session=%s worker_running=%d", s->name,
+                 RT(s)->running);
+        if (RT(s)->running)
+            input(s, FSM_RESTART, "auth state restored from a backup"); /* swapped once it stops */
+        else
+            finish_pending_restore(s, 0);
+    }
+    DIR *dp = opendir(sessions_dir);
+    if (!dp)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        const char *dot = strrchr(de->d_name, '.');
+        if (!dot || dot == de->d_name || (strcmp(dot, ".restore") != 0 && strcmp(dot, ".replaced") != 0))
+            continue;
+        char name[SESSION_NAME_MAX];
+        snprintf(name, sizeof name, "%.*s", (int)(dot - de->d_name), de->d_name);
+        if (session_find(name))
+            continue;
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", sessions_dir, de->d_name);
+        if (util_rmtree_below(sessions_dir, p) == 0)
+            log_info("session", "removed what a restore left of a deleted session path=%s", de->d_name);
+    }
+    closedir(dp);
+}
+
 static void recover(void)
 {
     struct runner_found *found = xcalloc(MAX_FOUND, sizeof *found);
@@ -1332,6 +1401,7 @@ static void recover(void)
         runner->kill_found(runner, &found[i].w, cfg->worker_stop_grace_ms);
     }
     free(found);
+    recover_auth_dirs();
     int queued = 0;
     for (size_t i = 1; i < capid; i++) {
         struct session *s = byid[i];

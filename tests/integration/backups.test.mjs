@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { test } from 'node:test';
-import { Daemon, sleep, waitFor } from './lib.mjs';
+import { connectedOnNewWorker, Daemon, pidAlive, sleep, waitFor } from './lib.mjs';
 
 // a ustar archive of [{name, data, type}] (type '0' file, '2' symlink with linkname), gzipped
 function tarGz(entries) {
@@ -129,19 +129,19 @@ test('a tampered archive (../ paths, a symlink) is refused and writes nothing ou
   }
 });
 
-// a linked session set to `stopped` (no API does that: the store is edited while the
-// daemon is down), with a backup of its auth dir taken before; other linked sessions keep running
+// a linked session stopped by the API, with a backup of its auth dir taken before; other
+// linked sessions keep running
 async function withStoppedSession(d, phones) {
   const ids = [];
   for (const p of phones) ids.push((await d.link(p)).sessionId);
   const r = await d.post('/api/backups');
   assert.equal(r.status, 201, r.text);
-  await d.stop();
-  execFileSync('sqlite3', [path.join(d.dir, 'data', 'switchboard.db'), `UPDATE sessions SET status='stopped' WHERE id=${Number(ids[0].slice('worker_'.length))}`]);
-  await d.start();
-  const s = await d.session(ids[0]);
+  assert.equal((await d.post(`/api/sessions/${ids[0]}/stop`, {})).status, 200);
+  const s = await waitFor(async () => {
+    const x = await d.session(ids[0]);
+    return x.worker === null ? x : false;
+  }, { what: 'the stopped session\'s worker gone' });
   assert.equal(s.status, 'stopped');
-  assert.equal(s.worker, null, 'no worker for a stopped session');
   return { ids, backup: r.json.name, archive: path.join(d.dir, 'data', 'backups', r.json.name) };
 }
 
@@ -215,6 +215,56 @@ test('a restore whose swap fails leaves the old files in place and reports the s
     assert.equal((await d.session(a)).status, 'stopped');
   } finally {
     if (locked) execFileSync('chattr', ['-i', locked]);
+    await d.cleanup();
+  }
+});
+
+test('a restore still waiting for a worker that will not stop survives a kill -9 of the daemon: the next start finishes it', async () => {
+  const d = await new Daemon({ env: { BACKUP_AT: '', WORKER_STOP_GRACE_MS: '3000' } }).start();
+  try {
+    const s = await d.link('+972501240031');
+    const a = s.sessionId;
+    const r = await d.post('/api/backups');
+    assert.equal(r.status, 201, r.text);
+    fs.writeFileSync(path.join(d.authDir(a), 'marker.txt'), 'written after the backup');
+    // the worker never exits on SIGTERM: only the daemon's SIGKILL after the grace ends it
+    assert.equal((await d.sim(a, '/sim/stop-delay', { ms: 600000 })).status, 200);
+    const rs = await d.post(`/api/backups/${r.json.name}/restore`, { sessions: [a] });
+    assert.equal(rs.status, 200, rs.text);
+    assert.deepEqual([rs.json.restored, rs.json.restarted], [[a], [a]]);
+    assert.ok(fs.existsSync(`${d.authDir(a)}.restore`), 'the restored files wait beside the auth dir');
+    assert.ok(fs.existsSync(path.join(d.authDir(a), 'marker.txt')), 'not swapped while the worker runs');
+    // the daemon dies before the worker has gone (its SIGKILL was 3 s away)
+    await d.kill9();
+    assert.ok(pidAlive(s.worker.pid), 'the old worker outlived the daemon');
+    await d.start();
+    assert.match(d.log(), new RegExp(`finishing a restore from a backup session=${a} worker_running=1`));
+    const back = await connectedOnNewWorker(d, a, s.worker.pid, { what: `${a} back on the restored files` });
+    assert.equal(back.status, 'connected');
+    assert.ok(!pidAlive(s.worker.pid), 'the old worker was stopped');
+    assert.ok(!fs.existsSync(path.join(d.authDir(a), 'marker.txt')), 'the auth dir is the archive\'s');
+    assert.ok(!fs.existsSync(`${d.authDir(a)}.restore`) && !fs.existsSync(`${d.authDir(a)}.replaced`), 'nothing left beside it');
+    assert.match(d.log(), new RegExp(`auth dir restored from a backup session=${a}`));
+  } finally {
+    await d.cleanup();
+  }
+});
+
+test('start-up puts back an auth dir a crash left set aside mid-swap, and removes what deleted sessions left', async () => {
+  const d = await new Daemon({ env: { BACKUP_AT: '' } }).start();
+  try {
+    const a = (await d.link('+972501240041')).sessionId;
+    assert.equal(await d.stop(), 0);
+    const sdir = path.join(d.dir, 'data', 'sessions');
+    // the first rename of a swap happened, the second did not
+    fs.renameSync(d.authDir(a), `${d.authDir(a)}.replaced`);
+    fs.mkdirSync(path.join(sdir, 'worker_99.restore'));
+    fs.mkdirSync(path.join(sdir, 'worker_98.replaced'));
+    await d.start();
+    assert.match(d.log(), new RegExp(`auth dir put back after an interrupted restore session=${a}`));
+    await d.waitStatus(a, 'connected'); // on its old link: no QR
+    assert.deepEqual(fs.readdirSync(sdir).sort(), [a], 'only the auth dir is left');
+  } finally {
     await d.cleanup();
   }
 });

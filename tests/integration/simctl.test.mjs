@@ -471,3 +471,23 @@ test('send mode hang: no answer, nothing sent; SIGTERM still exits cleanly; a re
   assert.ok(sentLog().includes('m-ok') && sentLog().includes('m-h1'));
   sim.stderr = stderr1 + sim.stderr; // the after() hook checks both runs
 });
+
+test('stop delay: a SIGTERM exits that much later, a second one does not shorten it; bad bodies get a 400', async () => {
+  for (const [body, why] of [[{}, /ms must be an integer/], [{ ms: -1 }, /0\.\.600000/], [{ ms: 600001 }, /0\.\.600000/], [{ ms: '5' }, /integer/], [{ ms: 5, x: 1 }, /x/]]) {
+    const r = await sim.cmd('/sim/stop-delay', body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match(r.json.error.message, why);
+  }
+  const r = await sim.cmd('/sim/stop-delay', { ms: 800 });
+  assert.deepEqual([r.status, r.json], [200, { ok: true, ms: 800 }]);
+  const t0 = Date.now();
+  sim.proc.kill('SIGTERM');
+  await new Promise((res) => setTimeout(res, 100));
+  sim.proc.kill('SIGTERM');
+  assert.equal(sim.proc.exitCode, null, 'still running after the signals');
+  assert.equal((await sim.health()).status, 200, 'and still answering');
+  const exit = await sim.exited;
+  assert.ok(Date.now() - t0 >= 790, `exited after ${Date.now() - t0} ms, not before the delay`);
+  assert.deepEqual(exit, { code: 0, signal: null }, sim.stderr);
+  assert.match(sim.stderr, /stopping signal=TERM delay_ms=800/);
+});

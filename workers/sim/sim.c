@@ -257,9 +257,11 @@ void sim_exit_later(struct sim *s, int code, long delay_ms)
 static void sim_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct sim *s = arg;
-    sim_log("info", "stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
-    s->exit_code = 0;
-    event_base_loopexit(s->base, NULL);
+    if (s->stopping)
+        return; /* a repeated signal does not cut a stop delay short */
+    s->stopping = 1;
+    sim_log("info", "stopping signal=%s delay_ms=%ld", sig == SIGTERM ? "TERM" : "INT", s->stop_delay_ms);
+    sim_exit_later(s, 0, s->stop_delay_ms);
 }
 
 /* ---- configuration ------------------------------------------------------ */

@@ -65,6 +65,8 @@ struct sim {
     int linked;    /* sim-creds.json exists and is valid */
     int connected; /* linked and not "connection lost" */
     int silenced;  /* /sim/silence: no more PINGs */
+    long stop_delay_ms; /* /sim/stop-delay: SIGTERM/SIGINT exit this much later */
+    int stopping;       /* a stop signal came: exiting (at most once) */
     char phone[SIM_PHONE_MAX];
     int64_t linked_at_ms;
     int64_t start_mono_ms;

@@ -28,6 +28,7 @@
 #define SIMCMD_EXIT_CRASH 3
 #define SIMCMD_HOLDS_MAX 1024    /* /send requests the "hang" mode keeps unanswered */
 #define SIMCMD_MODE_COUNT_MAX 100000
+#define SIMCMD_STOP_DELAY_MAX 600000 /* ms */
 #define SIMCMD_RECV_TEXT_MAX 4096 /* bytes of UTF-8 in a /sim/receive text */
 #define SIMCMD_PHONE_MIN 8
 #define SIMCMD_PHONE_MAX 15
@@ -710,6 +711,27 @@ static void simcmd_crash(struct sim *s, struct evhttp_request *req, const char *
     sim_exit_later(s, SIMCMD_EXIT_CRASH, SIMCMD_CRASH_DELAY_MS);
 }
 
+/* How long the worker takes to exit once told to stop: a slow worker for the tests. */
+static void simcmd_stop_delay(struct sim *s, struct evhttp_request *req, const char *body, size_t len)
+{
+    static const char *const fields[] = {"ms", NULL};
+    json_t *o = simcmd_body_object(req, body, len, 0);
+    if (!o)
+        return;
+    if (simcmd_only_fields(req, o, fields) < 0)
+        goto out;
+    json_t *jms = json_object_get(o, "ms");
+    if (!json_is_integer(jms) || json_integer_value(jms) < 0 || json_integer_value(jms) > SIMCMD_STOP_DELAY_MAX) {
+        simcmd_error(req, 400, "INVALID_REQUEST", "ms must be an integer in 0..600000");
+        goto out;
+    }
+    s->stop_delay_ms = (long)json_integer_value(jms);
+    sim_log("info", "stop delay set ms=%ld", s->stop_delay_ms);
+    simcmd_reply(req, 200, json_pack("{s:b, s:I}", "ok", 1, "ms", (json_int_t)s->stop_delay_ms));
+out:
+    json_decref(o);
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static const struct simcmd_route simcmd_routes[] = {
@@ -725,6 +747,7 @@ static const struct simcmd_route simcmd_routes[] = {
     {"/sim/crash", EVHTTP_REQ_POST, simcmd_crash},
     {"/sim/receive", EVHTTP_REQ_POST, simcmd_receive},
     {"/sim/send-mode", EVHTTP_REQ_POST, simcmd_send_mode},
+    {"/sim/stop-delay", EVHTTP_REQ_POST, simcmd_stop_delay},
 };
 
 static void simcmd_dispatch(struct evhttp_request *req, void *arg)
