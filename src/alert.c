@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alertq.h"
 #include "config.h"
 #include "events.h"
 #include "httpc.h"
@@ -31,14 +32,6 @@ static const char *const kind_marks[ALERT__COUNT] = {
 
 enum target { TO_TELEGRAM, TO_WEBHOOK };
 
-/* one message to one target */
-struct out {
-    enum target to;
-    char *body;   /* JSON */
-    int tries;
-    struct out *next;
-};
-
 /* a (kind, subject) whose repeats are being counted */
 struct fold {
     enum alert_kind kind;
@@ -54,8 +47,7 @@ struct fold {
 static struct event_base *evbase;
 static const struct config *cfg;
 static char *tg_url;               /* holds the token: never logged */
-static struct out *queue, *queue_tail;
-static int queued, sending;
+static struct alertq queue = {.max = QUEUE_MAX}; /* bodies are JSON; `to` an enum target */
 static struct event *resume_ev;
 static struct fold *folds;
 static uint64_t n_sent, n_failed, n_folded;
@@ -75,43 +67,11 @@ void alert_counts(uint64_t *sent, uint64_t *failed, uint64_t *folded)
 
 static void enqueue(enum target to, char *body)
 {
-    if (queued >= QUEUE_MAX) {
-        /* the oldest waiting one; the head stays while it is on the wire (its answer
-         * applies to it) */
-        struct out **pp = sending ? &queue->next : &queue;
-        struct out *old = *pp;
-        if (old) {
-            *pp = old->next;
-            if (queue_tail == old)
-                queue_tail = pp == &queue ? NULL : queue;
-            free(old->body);
-            free(old);
-            queued--;
-            n_failed++;
-            log_warn("alert", "alert queue full: the oldest waiting alert was dropped");
-        }
+    if (alertq_push(&queue, to, body)) {
+        n_failed++;
+        log_warn("alert", "alert queue full: the oldest waiting alert was dropped");
     }
-    struct out *o = xcalloc(1, sizeof *o);
-    o->to = to;
-    o->body = body;
-    if (queue_tail)
-        queue_tail->next = o;
-    else
-        queue = o;
-    queue_tail = o;
-    queued++;
     pump();
-}
-
-static void drop_head(void)
-{
-    struct out *o = queue;
-    queue = o->next;
-    if (!queue)
-        queue_tail = NULL;
-    free(o->body);
-    free(o);
-    queued--;
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg) { pump(); }
@@ -124,14 +84,14 @@ static void later(long seconds)
 
 static void on_sent(const struct httpc_response *res, void *arg)
 {
-    sending = 0;
-    if (!queue)
+    queue.in_flight = 0;
+    struct alertq_item *o = queue.head;
+    if (!o)
         return;
-    struct out *o = queue;
     const char *target = o->to == TO_TELEGRAM ? "telegram" : "webhook";
     if (res->status >= 200 && res->status < 300) {
         n_sent++;
-        drop_head();
+        alertq_pop(&queue);
         pump();
         return;
     }
@@ -152,7 +112,7 @@ static void on_sent(const struct httpc_response *res, void *arg)
         n_failed++;
         log_warn("alert", "alert not delivered, dropped target=%s status=%ld error=%s", target, res->status,
                  res->status ? "-" : (res->error ? res->error : "no answer"));
-        drop_head();
+        alertq_pop(&queue);
         pump();
         return;
     }
@@ -161,14 +121,14 @@ static void on_sent(const struct httpc_response *res, void *arg)
 
 static void pump(void)
 {
-    if (sending || !queue || evtimer_pending(resume_ev, NULL))
+    if (queue.in_flight || !queue.head || evtimer_pending(resume_ev, NULL))
         return;
-    struct out *o = queue;
+    struct alertq_item *o = queue.head;
     const char *url = o->to == TO_TELEGRAM ? tg_url : cfg->alert_webhook_url;
     const char *headers[] = {"Content-Type: application/json", NULL};
-    sending = 1;
+    queue.in_flight = 1;
     if (httpc_request("POST", url, headers, o->body, strlen(o->body), 10000, 64 * 1024, NULL, on_sent, NULL) < 0) {
-        sending = 0;
+        queue.in_flight = 0;
         later(5);
     }
 }
@@ -268,8 +228,7 @@ int alert_init(struct event_base *base, const struct config *c)
 
 void alert_shutdown(void)
 {
-    while (queue)
-        drop_head();
+    alertq_clear(&queue);
     while (folds) {
         struct fold *f = folds;
         folds = f->next;
