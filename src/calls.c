@@ -460,6 +460,29 @@ static void create_call(struct active *a)
     }
 }
 
+/* a job that could not tell its listed call from another job's fails; so do the other
+ * jobs to that number that wait on the same question (each saw a call the other could
+ * have made): else the last of them, with no rival left, would adopt a call that a
+ * failed one may have made. Failed in the same turn, so in the same commit. */
+static void fail_undecided(struct active *a)
+{
+    static const char why[] = "a listed call to this number may have been this job's or another job's, and "
+                              "nothing decided which before its time limit: not dialled again";
+    char phone[PHONE_MAX];
+    snprintf(phone, sizeof phone, "%s", a->phone);
+    create_failed(a, why); /* a is gone */
+    for (;;) {
+        struct active *o = actives;
+        while (o && (o->sid[0] || !o->undecided || strcmp(o->phone, phone) != 0))
+            o = o->next;
+        if (!o)
+            return;
+        log_warn("calls", "failed with the job it waited on job=%lld", (long long)o->job_id);
+        o->undecided = 0; /* never picked twice, even if it cannot be failed */
+        create_failed(o, why);
+    }
+}
+
 /* the listed calls against the claim of `job_id` (to `phone`, at dialed_at); the other
  * open jobs to that number without a CallSid are its rivals */
 static enum callmatch_result list_match(int64_t job_id, const char *phone, int64_t dialed_at,
@@ -615,8 +638,7 @@ static void on_listed(long status, const struct twilio_call *calls, size_t n, co
          * Two such jobs may wait on each other (a listed call nobody will ever hold): once
          * a call of this job would have ended whatever it was, it fails, not dialled again */
         if (util_now_ms() >= a->check_at) {
-            create_failed(a, "a listed call to this number may have been this job's or another job's, and "
-                             "nothing decided which before its time limit: not dialled again");
+            fail_undecided(a);
             return;
         }
         long ms = 1000L << (a->undecided < 5 ? a->undecided : 5);

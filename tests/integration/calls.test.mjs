@@ -633,3 +633,39 @@ test('a create with no clear outcome never adopts a call another tenant\'s job t
     await teardown(ctx);
   }
 });
+
+test('two jobs to one number that wait on each other\'s unclear call both fail once a call of theirs would have ended; neither is dialled again', async () => {
+  // tenant 1's create makes a call but is answered 500; tenant 2's create is answered 500 and makes
+  // none; the call's status callbacks (which would name the job) do not come in time
+  const ctx = await setup({ durationMs: 300, callbackDelayMs: 600000, createFailures: [{ status: 500, afterCreate: true }, { status: 500 }] },
+    { CALL_RING_TIMEOUT_S: '5', CALL_TIME_LIMIT_S: '1', CALL_SETTLE_MARGIN_MS: '0' });
+  const { tw, d } = ctx;
+  try {
+    const key = (await d.post('/api/tenants', { name: 'other' })).json.apiKey;
+    const mine = await d.post('/api/leads', { name: 'Same', phone: '+15550000043' });
+    const theirs = await d.post('/api/leads', { name: 'Same', phone: '+15550000043' }, { key });
+    const a = d.post('/api/outbound_calls/start', { lead_ids: [mine.json.id] });
+    await tw.waitFor((x) => x.creates().length === 1 && x.callList().length === 1, 5000, 'the first create made a call');
+    const b = d.post('/api/outbound_calls/start', { lead_ids: [theirs.json.id] }, { key });
+    await tw.waitFor((x) => x.creates().length === 2, 5000, 'the second create');
+    // each sees one call it could have made, that the other could have made too: neither adopts it
+    await waitFor(() => (d.log().match(/a listed call could be another job's/g) || []).length >= 2, { what: 'both undecided' });
+    const failed = async (k) => {
+      const c = (await d.get('/api/outbound/recent-calls', { key: k })).json.calls[0];
+      return c.status === 'failed' ? c : false;
+    };
+    // a call of theirs would have ended 5 + 1 s after its claim
+    for (const k of [ADMIN_KEY, key]) {
+      const c = await waitFor(() => failed(k), { timeout: 20000, what: 'failed at its time limit' });
+      assert.match(c.error, /nothing decided which before its time limit: not dialled again$/);
+      assert.equal(c.call_sid, null);
+    }
+    assert.deepEqual([(await a).status, (await b).status], [200, 200]);
+    assert.equal(tw.creates().length, 2, 'neither was dialled again');
+    assert.equal(tw.callList().length, 1);
+    assert.equal(tw.callList()[0].updates.length, 0, 'the call nobody could claim was not hung up');
+    assert.match(d.log(), /failed with the job it waited on job=\d+/);
+  } finally {
+    await teardown(ctx);
+  }
+});
