@@ -242,8 +242,10 @@ static curl_socket_t open_public(void *arg, curlsocktype purpose, struct curl_so
     return socket(a->family, a->socktype, a->protocol);
 }
 
+enum { REQ_PUBLIC = 1, REQ_ONCE = 2 };
+
 static int request(const char *method, const char *url, const char *const *headers, const char *body,
-                   size_t bodylen, long timeout_ms, size_t max_response, const char *unix_socket, int public_only,
+                   size_t bodylen, long timeout_ms, size_t max_response, const char *unix_socket, int flags,
                    httpc_cb cb, void *arg)
 {
     struct xfer *x = new_xfer(method, url, headers, unix_socket, cb, arg);
@@ -251,7 +253,12 @@ static int request(const char *method, const char *url, const char *const *heade
         return -1;
     x->max_resp = max_response;
     CURL *e = x->easy;
-    if (public_only) {
+    if (flags & REQ_ONCE)
+        /* libcurl sends a request again, unasked, when a reused connection turns out
+         * closed before any answer: the server may have acted on the first one. Not on a
+         * connection of its own */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    if (flags & REQ_PUBLIC) {
         curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_public);
         /* a pooled connection was checked for someone else, and a proxy from the
          * environment would be the address checked: neither for a public request */
@@ -284,10 +291,16 @@ int httpc_request(const char *method, const char *url, const char *const *header
     return request(method, url, headers, body, bodylen, timeout_ms, max_response, unix_socket, 0, cb, arg);
 }
 
+int httpc_request_once(const char *method, const char *url, const char *const *headers, const char *body,
+                       size_t bodylen, long timeout_ms, size_t max_response, httpc_cb cb, void *arg)
+{
+    return request(method, url, headers, body, bodylen, timeout_ms, max_response, NULL, REQ_ONCE, cb, arg);
+}
+
 int httpc_request_public(const char *method, const char *url, const char *const *headers, const char *body,
                          size_t bodylen, long timeout_ms, size_t max_response, httpc_cb cb, void *arg)
 {
-    return request(method, url, headers, body, bodylen, timeout_ms, max_response, NULL, 1, cb, arg);
+    return request(method, url, headers, body, bodylen, timeout_ms, max_response, NULL, REQ_PUBLIC, cb, arg);
 }
 
 struct httpc_stream *httpc_stream(const char *url, const char *unix_socket, long connect_timeout_ms,

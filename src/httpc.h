@@ -28,6 +28,12 @@ int httpc_request(const char *method, const char *url, const char *const *header
                   const char *body, size_t bodylen, long timeout_ms, size_t max_response,
                   const char *unix_socket, httpc_cb cb, void *arg);
 
+/* the same, for a request that must not reach the server twice (it is not idempotent: a
+ * Twilio create makes a call each time): sent on a new connection, which libcurl never
+ * resubmits on its own. TCP only */
+int httpc_request_once(const char *method, const char *url, const char *const *headers, const char *body,
+                       size_t bodylen, long timeout_ms, size_t max_response, httpc_cb cb, void *arg);
+
 /* the same, but the connection may only go to a public address: a name that resolves to
  * a loopback, private or link-local address fails as a connection error (customer
  * webhooks: no request into the daemon's own network) */

@@ -260,14 +260,15 @@ static void on_list(const struct httpc_response *res, void *arg)
 
 static char *enc(const char *s) { return evhttp_uriencode(s, -1, 0); }
 
-/* method to {api_base}/2010-04-01/Accounts/{sid}/{path} */
-static int request(const char *method, const char *path, const char *form, httpc_cb done, struct req *r)
+/* method to {api_base}/2010-04-01/Accounts/{sid}/{path}; once: it must not be sent twice */
+static int request(const char *method, const char *path, const char *form, int once, httpc_cb done, struct req *r)
 {
     char *url = xasprintf("%s/2010-04-01/Accounts/%s/%s", opt.api_base, opt.account_sid, path);
     const char *headers[] = {auth_header, "Accept: application/json",
                              form ? "Content-Type: application/x-www-form-urlencoded" : NULL, NULL};
-    int rc = httpc_request(method, url, headers, form, form ? strlen(form) : 0, opt.timeout_ms, RESPONSE_MAX,
-                           NULL, done, r);
+    size_t len = form ? strlen(form) : 0;
+    int rc = once ? httpc_request_once(method, url, headers, form, len, opt.timeout_ms, RESPONSE_MAX, done, r)
+                  : httpc_request(method, url, headers, form, len, opt.timeout_ms, RESPONSE_MAX, NULL, done, r);
     free(url);
     if (rc < 0)
         free(r);
@@ -296,7 +297,8 @@ int twilio_create(const char *to_digits, int64_t job_id, int attempt, twilio_cb 
     free(e_from);
     free(e_url);
     free(e_cb);
-    int rc = request("POST", "Calls.json", form, on_call, new_req(cb, NULL, arg));
+    /* each create that reaches Twilio makes a call: only the daemon decides to send another */
+    int rc = request("POST", "Calls.json", form, 1, on_call, new_req(cb, NULL, arg));
     free(form);
     return rc;
 }
@@ -305,7 +307,7 @@ int twilio_fetch(const char *sid, twilio_cb cb, void *arg)
 {
     char path[80];
     snprintf(path, sizeof path, "Calls/%.40s.json", sid);
-    return request("GET", path, NULL, on_call, new_req(cb, NULL, arg));
+    return request("GET", path, NULL, 0, on_call, new_req(cb, NULL, arg));
 }
 
 int twilio_update(const char *sid, const char *status, twilio_cb cb, void *arg)
@@ -313,7 +315,7 @@ int twilio_update(const char *sid, const char *status, twilio_cb cb, void *arg)
     char path[80], form[40];
     snprintf(path, sizeof path, "Calls/%.40s.json", sid);
     snprintf(form, sizeof form, "Status=%s", status);
-    return request("POST", path, form, on_call, new_req(cb, NULL, arg));
+    return request("POST", path, form, 0, on_call, new_req(cb, NULL, arg));
 }
 
 int twilio_list(const char *to_digits, twilio_list_cb cb, void *arg)
@@ -325,5 +327,5 @@ int twilio_list(const char *to_digits, twilio_list_cb cb, void *arg)
      * filter leaves out a call that is still queued */
     snprintf(path, sizeof path, "Calls.json?To=%s&PageSize=%d", e_to, LIST_MAX);
     free(e_to);
-    return request("GET", path, NULL, on_list, new_req(NULL, cb, arg));
+    return request("GET", path, NULL, 0, on_list, new_req(NULL, cb, arg));
 }

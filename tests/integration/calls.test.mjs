@@ -669,3 +669,27 @@ test('two jobs to one number that wait on each other\'s unclear call both fail o
     await teardown(ctx);
   }
 });
+
+test('a create whose connection is reset before any answer is not sent again behind the daemon\'s back: it lists first', async () => {
+  const ctx = await setup({ durationMs: 30 });
+  const { tw, d } = ctx;
+  try {
+    const [first, second] = await leads(d, 2);
+    // a first call leaves a kept-alive connection to Twilio behind
+    assert.equal((await d.post('/api/outbound_calls/start', { lead_ids: [first] })).status, 200);
+    await waitFor(async () => (await recentCalls(d))[0].status === 'completed', { what: 'the first call done' });
+    // the next create is read, then its connection is reset without a call or an answer
+    tw.set({ createFailures: [{ reset: true }] });
+    assert.equal((await d.post('/api/outbound_calls/start', { lead_ids: [second] })).status, 200);
+    await waitFor(async () => (await recentCalls(d)).every((c) => c.status === 'completed'), { what: 'the second call done' });
+    const ops = tw.requests.map((q) => q.op);
+    const reset = tw.requests.findIndex((q) => q.answer?.reset);
+    assert.ok(reset > 0, `a create was reset: ${ops}`);
+    assert.equal(ops[reset + 1], 'list', `what followed the reset create: ${ops.slice(reset)}`);
+    assert.equal(tw.creates().length, 3);
+    assert.equal(tw.callList().length, 2, 'one call per lead');
+    assert.match(d.log(), /call create not confirmed, checking and trying again job=2/);
+  } finally {
+    await teardown(ctx);
+  }
+});
