@@ -487,17 +487,8 @@ static void restore_done(struct job *j)
                 skip(skipped, j->found[i], "no such session any more");
                 continue;
             }
-            /* the files leave the extraction dir for the place where they wait for the
-             * session (until its worker has stopped; a crash or a stop meanwhile keeps them) */
-            char moved[PATH_MAX], why[PATH_MAX + 200];
-            session_restore_path(s, moved, sizeof moved);
-            util_rmtree_below(sdir, moved);
-            if (rename(src, moved) < 0) {
-                snprintf(why, sizeof why, "cannot move the restored files: %s; the old files stay", strerror(errno));
-                skip(skipped, s->name, why);
-                continue;
-            }
-            enum session_restore rc = session_restore_auth(s, why, sizeof why);
+            char why[PATH_MAX + 200];
+            enum session_restore rc = session_restore_auth(s, src, why, sizeof why);
             if (rc == SESSION_RESTORE_FAILED) {
                 skip(skipped, s->name, why);
                 continue;

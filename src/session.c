@@ -292,7 +292,7 @@ static void wipe_auth(struct session *s)
         log_info("session", "auth dir removed session=%s", s->name);
 }
 
-void session_restore_path(const struct session *s, char *out, size_t n)
+static void restore_path(const struct session *s, char *out, size_t n)
 {
     snprintf(out, n, "%s/%s.restore", sessions_dir, s->name);
 }
@@ -302,17 +302,59 @@ static void replaced_path(const struct session *s, char *out, size_t n)
     snprintf(out, n, "%s/%s.replaced", sessions_dir, s->name);
 }
 
+static int path_exists(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+/* deletes a directory under SESSIONS_DIR so that a crash midway leaves nothing that looks
+ * whole: renamed to .restore-discard-<random> first (what start-up sweeps with the other
+ * .restore-* leftovers), then removed */
+static void discard_dir(const char *path)
+{
+    char hex[17], trash[PATH_MAX];
+    hmac_random_hex(hex, 8);
+    snprintf(trash, sizeof trash, "%s/.restore-discard-%s", sessions_dir, hex);
+    if (rename(path, trash) == 0)
+        util_rmtree_below(sessions_dir, trash);
+    else if (errno != ENOENT)
+        log_error("session", "cannot remove %s: %s", path, strerror(errno));
+}
+
+/* a swap cut short after the auth dir was set aside (a crash between its two renames, or
+ * neither rename working): the old files go back before anything uses the dir. -1 when
+ * they are set aside and cannot be put back (err says why) */
+static int put_back_replaced(struct session *s, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], old[PATH_MAX];
+    auth_dir(s, dir, sizeof dir);
+    replaced_path(s, old, sizeof old);
+    if (path_exists(dir) || !path_exists(old))
+        return 0;
+    if (rename(old, dir) < 0) {
+        snprintf(err, errlen, "the auth dir is set aside as %s.replaced and cannot be put back: %s", s->name,
+                 strerror(errno));
+        log_error("session", "%s session=%s", err, s->name);
+        return -1;
+    }
+    log_warn("session", "auth dir put back after an interrupted restore session=%s", s->name);
+    return 0;
+}
+
 /* <name>.restore takes the place of the auth dir, which is set aside as <name>.replaced
- * and deleted once the swap is done. On failure the old files stay where they were, the
- * restored ones are removed and err says why. A crash between the steps is finished by
+ * and discarded once the swap is done. On failure the old files stay where they were, the
+ * restored ones are discarded and err says why. A crash between the steps is finished by
  * recover_auth_dirs() */
 static int swap_auth_dir(struct session *s, char *err, size_t errlen)
 {
     char dir[PATH_MAX], old[PATH_MAX], src[PATH_MAX];
     auth_dir(s, dir, sizeof dir);
     replaced_path(s, old, sizeof old);
-    session_restore_path(s, src, sizeof src);
-    util_rmtree_below(sessions_dir, old);
+    restore_path(s, src, sizeof src);
+    if (put_back_replaced(s, err, errlen) < 0)
+        goto fail;
+    discard_dir(old); /* what a finished swap left */
     int set_aside = rename(dir, old) == 0;
     if (!set_aside && errno != ENOENT) {
         snprintf(err, errlen, "cannot set the old auth dir aside: %s; the old files stay", strerror(errno));
@@ -329,12 +371,12 @@ static int swap_auth_dir(struct session *s, char *err, size_t errlen)
         goto fail;
     }
     if (set_aside)
-        util_rmtree_below(sessions_dir, old);
+        discard_dir(old);
     log_info("session", "auth dir restored from a backup session=%s", s->name);
     return 0;
 fail:
     log_error("session", "restore not applied session=%s error=\"%s\"", s->name, err);
-    util_rmtree_below(sessions_dir, src);
+    discard_dir(src);
     return -1;
 }
 
@@ -346,8 +388,8 @@ static void finish_pending_restore(struct session *s, int drop)
     RT(s)->restore_pending = 0;
     if (drop) {
         char src[PATH_MAX];
-        session_restore_path(s, src, sizeof src);
-        util_rmtree_below(sessions_dir, src);
+        restore_path(s, src, sizeof src);
+        discard_dir(src);
     } else if (swap_auth_dir(s, err, sizeof err) < 0) {
         char text[sizeof err + 64];
         snprintf(text, sizeof text, "restore into %s failed: %s", s->name, err);
@@ -576,7 +618,12 @@ static void start_now(struct session *s)
     if (pid != s->proxy_id)
         move_to_proxy(s, pid);
     rt->waiting_proxy = 0;
-    char dir[PATH_MAX], logp[PATH_MAX], key[HMAC_HEX_LEN + 1];
+    char dir[PATH_MAX], logp[PATH_MAX], key[HMAC_HEX_LEN + 1], why[PATH_MAX + 100];
+    if (put_back_replaced(s, why, sizeof why) < 0) {
+        /* its link is in the set-aside dir: a start would make an empty one and a QR */
+        input(s, FSM_CRASH_LOOP, why);
+        return;
+    }
     auth_dir(s, dir, sizeof dir);
     worker_log_path(s, logp, sizeof logp);
     if (util_mkdirs(dir, 0700) < 0) {
@@ -852,15 +899,26 @@ fail:
     return -1;
 }
 
-enum session_restore session_restore_auth(struct session *s, char *err, size_t errlen)
+enum session_restore session_restore_auth(struct session *s, const char *src_dir, char *err, size_t errlen)
 {
     struct sess_rt *rt = RT(s);
-    /* an earlier restore still waiting for the worker was replaced by this one's files */
+    char dst[PATH_MAX];
+    restore_path(s, dst, sizeof dst);
+    /* an earlier restore still waiting for the worker: this one wins */
+    int dropped = rt->restore_pending;
     rt->restore_pending = 0;
+    discard_dir(dst);
+    if (rename(src_dir, dst) < 0) {
+        snprintf(err, errlen, "cannot move the restored files: %s; the old files stay%s", strerror(errno),
+                 dropped ? " (and an earlier restore that waited for the worker is dropped)" : "");
+        return SESSION_RESTORE_FAILED;
+    }
     if (rt->running) {
         /* the worker may still write its files: they are swapped once it has gone
-         * (run_after); a stopped session's worker is already on its way out */
+         * (run_after); a stopped session's worker is already on its way out. A logout's
+         * wipe that waits for it too is not done: these files replace the dir anyway */
         rt->restore_pending = 1;
+        rt->after_stop &= ~(unsigned)AFTER_WIPE;
         if (s->status == SS_STOPPED || session_restart(s, "auth state restored from a backup") < 0)
             return SESSION_RESTORE_STOPPED;
         return SESSION_RESTORE_RESTARTED;
@@ -1315,12 +1373,6 @@ static void load_cb(const struct session *src, void *arg)
 
 #define MAX_FOUND 20000
 
-static int path_exists(const char *p)
-{
-    struct stat st;
-    return lstat(p, &st) == 0;
-}
-
 /* what a crash, or a stop whose worker outlived it, cut short in a restore: restored files
  * still waiting (<name>.restore) replace the auth dir now, or once an adopted worker has
  * stopped; a swap half done (<name>.replaced and no <name>) is put back; a finished one's
@@ -1332,21 +1384,12 @@ static void recover_auth_dirs(void)
         struct session *s = byid[i];
         if (!s)
             continue;
-        char dir[PATH_MAX], old[PATH_MAX], src[PATH_MAX];
-        auth_dir(s, dir, sizeof dir);
+        char old[PATH_MAX], src[PATH_MAX], err[PATH_MAX + 100];
         replaced_path(s, old, sizeof old);
-        session_restore_path(s, src, sizeof src);
-        int has_src = path_exists(src);
-        if (path_exists(old)) {
-            if (path_exists(dir) || has_src) {
-                util_rmtree_below(sessions_dir, old); /* replaced, or about to be */
-            } else if (rename(old, dir) == 0) {
-                log_warn("session", "auth dir put back after an interrupted restore session=%s", s->name);
-            } else {
-                log_error("session", "cannot put the auth dir back session=%s error=%s", s->name, strerror(errno));
-            }
-        }
-        if (!has_src)
+        restore_path(s, src, sizeof src);
+        if (put_back_replaced(s, err, sizeof err) == 0)
+            discard_dir(old); /* what a finished swap left, if anything */
+        if (!path_exists(src))
             continue;
         RT(s)->restore_pending = 1;
         log_info("session", "finishing a restore from a backup session=%s worker_running=%d", s->name,

@@ -63,16 +63,13 @@ enum session_restore {
     SESSION_RESTORE_STOPPED = 0,   /* replaced; the session is stopped and stays so */
     SESSION_RESTORE_RESTARTED = 1, /* replaced; its worker starts again on them */
 };
-/* where restored files wait to become s's auth dir (SESSIONS_DIR/<name>.restore): the
- * caller moves a directory there, replacing any earlier one, then calls
- * session_restore_auth. Into out (PATH_MAX) */
-void session_restore_path(const struct session *s, char *out, size_t n);
-/* replaces the session's auth dir with session_restore_path's directory (taken over:
- * renamed into place, or removed on failure). With no worker running the swap is done
- * now; a running worker is stopped first and the swap done once it has gone (a failure
- * then is logged and alerted). The waiting directory outlives a crash or a stop: the
- * next start finishes the swap. err gets the reason of SESSION_RESTORE_FAILED. */
-enum session_restore session_restore_auth(struct session *s, char *err, size_t errlen);
+/* replaces the session's auth dir with src_dir (a directory under SESSIONS_DIR, taken
+ * over: renamed to SESSIONS_DIR/<name>.restore, replacing an earlier restore that still
+ * waits, then into place). With no worker running the swap is done now; a running worker
+ * is stopped first and the swap done once it has gone (a failure then is logged and
+ * alerted). The waiting <name>.restore outlives a crash or a stop: the next start
+ * finishes the swap. err gets the reason of SESSION_RESTORE_FAILED. */
+enum session_restore session_restore_auth(struct session *s, const char *src_dir, char *err, size_t errlen);
 /* SESSIONS_DIR as the daemon uses it; borrowed */
 const char *session_sessions_dir(void);
 

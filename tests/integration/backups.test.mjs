@@ -260,10 +260,35 @@ test('start-up puts back an auth dir a crash left set aside mid-swap, and remove
     fs.renameSync(d.authDir(a), `${d.authDir(a)}.replaced`);
     fs.mkdirSync(path.join(sdir, 'worker_99.restore'));
     fs.mkdirSync(path.join(sdir, 'worker_98.replaced'));
+    fs.mkdirSync(path.join(sdir, '.restore-discard-0123456789abcdef')); // a deletion cut short
     await d.start();
     assert.match(d.log(), new RegExp(`auth dir put back after an interrupted restore session=${a}`));
     await d.waitStatus(a, 'connected'); // on its old link: no QR
     assert.deepEqual(fs.readdirSync(sdir).sort(), [a], 'only the auth dir is left');
+  } finally {
+    await d.cleanup();
+  }
+});
+
+test('a restore that comes while a logged-out session\'s worker is still stopping wins over the logout\'s wipe', async () => {
+  const d = await new Daemon({ env: { BACKUP_AT: '', WORKER_STOP_GRACE_MS: '20000' } }).start();
+  try {
+    const s = await d.link('+972501240051');
+    const a = s.sessionId;
+    const r = await d.post('/api/backups');
+    assert.equal(r.status, 201, r.text);
+    assert.equal((await d.sim(a, '/sim/stop-delay', { ms: 1500 })).status, 200);
+    assert.equal((await d.post(`/api/sessions/${a}/logout`, {})).status, 200);
+    await d.waitStatus(a, 'logged_out');
+    assert.ok(pidAlive(s.worker.pid), 'the worker is still on its way out');
+    const rs = await d.post(`/api/backups/${r.json.name}/restore`, { sessions: [a] });
+    assert.equal(rs.status, 200, rs.text);
+    assert.deepEqual([rs.json.restored, rs.json.restarted], [[a], [a]]);
+    // back on the restored link: no QR
+    const back = await connectedOnNewWorker(d, a, s.worker.pid, { what: `${a} linked again from the backup` });
+    assert.equal(back.status, 'connected');
+    assert.ok(fs.existsSync(path.join(d.authDir(a), 'sim-creds.json')));
+    assert.doesNotMatch(d.log(), new RegExp(`auth dir removed session=${a}`), 'the logout\'s wipe was not done');
   } finally {
     await d.cleanup();
   }
