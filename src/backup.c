@@ -732,9 +732,9 @@ static void daily_job(void)
     }
 }
 
-/* what a crash in the middle of a backup (.tmp-*) or of a restore's extraction
- * (.restore-*) left behind; restored files that wait for their session
- * (<name>.restore) are the session module's */
+/* what a crash in the middle of a backup (.tmp-*), of a restore's extraction or of the
+ * session module's discarding of a directory (.restore-*) left behind; restored files
+ * that wait for their session (<name>.restore) are the session module's */
 static void remove_leftovers(const char *dir, const char *prefix)
 {
     DIR *dp = opendir(dir);
