@@ -165,8 +165,10 @@ int httpc_init(struct event_base *base)
     timer_ev = evtimer_new(base, timer_cb, NULL);
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timerfn);
-    /* per host and port: several customer webhooks may share one receiving host */
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
+    /* no cap per host: a transfer waiting for a connection would spend its own timeout in
+     * that queue, so one tenant's endpoints that never answer would fail another tenant's
+     * on the same host. What is in flight is bounded by the callers: one delivery per
+     * customer webhook, one send per session, the call slots, one alert */
     /* idle connections kept for reuse: bounded, so that a burst leaves no lasting memory,
      * and above the ~100 workers a dispatcher keeps busy, so that POST /send reuses them */
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 160L);

@@ -206,3 +206,29 @@ test('dead letters and replay; 410 disables; private addresses are refused unles
     await strict.cleanup();
   }
 });
+
+test('forty endpoints that never answer delay no other tenant\'s endpoint on the same host', async () => {
+  const rx = await startReceiver();
+  const d = await new Daemon({ env: { ...ENV, WEBHOOK_TIMEOUT_MS: '8000' } }).start();
+  try {
+    for (let i = 0; i < 40; i++) {
+      rx.plan(`/hang-${i}`, [{ hang: true }]);
+      await hook(d, { url: rx.url(`/hang-${i}`), events: ['session.status'] });
+    }
+    const key = (await d.post('/api/tenants', { name: 'other' })).json.apiKey;
+    const theirs = await hook(d, { url: rx.url('/ok'), events: ['session.status'] }, { key });
+    await d.provision({}); // forty deliveries that hang until WEBHOOK_TIMEOUT_MS, all at once
+    await rx.waitFor((r) => r.requests.filter((q) => q.path.startsWith('/hang-')).length === 40, 5000, 'forty held');
+    const t0 = Date.now();
+    assert.equal((await d.post('/api/sessions/provision', {}, { key })).status, 201);
+    await rx.waitFor((r) => r.on('/ok').length >= 1, 5000, 'the other tenant\'s delivery');
+    assert.ok(Date.now() - t0 < 1500, `it waited ${Date.now() - t0} ms`);
+    const dl = (await d.get(`/api/webhooks/${theirs.id}/deliveries?limit=100`, { key })).json.deliveries;
+    const first = dl.find((x) => String(x.id) === rx.on('/ok')[0].headers['x-switchboard-delivery']);
+    assert.equal(first.attempts, 1, 'delivered at the first attempt');
+    assert.equal(rx.on('/ok')[0].answer, 200);
+  } finally {
+    await d.cleanup();
+    await rx.close();
+  }
+});
