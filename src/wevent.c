@@ -23,6 +23,9 @@ int wevent_session_num(const char *name, int64_t *num)
 }
 
 /* a string field: required or not, 1..max characters, no NUL inside */
+/* bytes of a waMessageId: what the daemon stores (char[128]) */
+#define WA_ID_MAX 127
+
 static int str_field(json_t *data, const char *key, int required, size_t max, const char **out,
                      char *err, size_t errlen)
 {
@@ -187,7 +190,7 @@ int wevent_from_json(json_t *root, struct wevent *ev, char *err, size_t errlen)
     case WE_MESSAGE_SENT:
         rc = str_field(data, "messageId", 1, 128, &ev->message_id, err, errlen);
         if (rc == 0)
-            rc = str_field(data, "waMessageId", 0, 256, &ev->wa_message_id, err, errlen);
+            rc = str_field(data, "waMessageId", 0, WA_ID_MAX, &ev->wa_message_id, err, errlen);
         break;
     case WE_MESSAGE_FAILED:
         rc = str_field(data, "messageId", 1, 128, &ev->message_id, err, errlen);
@@ -201,7 +204,7 @@ int wevent_from_json(json_t *root, struct wevent *ev, char *err, size_t errlen)
         if (rc == 0)
             rc = str_field(data, "text", 0, 65536, &ev->text, err, errlen);
         if (rc == 0)
-            rc = str_field(data, "waMessageId", 0, 256, &ev->wa_message_id, err, errlen);
+            rc = str_field(data, "waMessageId", 0, WA_ID_MAX, &ev->wa_message_id, err, errlen);
         break;
     case WE_PING:
         rc = int_field(data, "uptimeMs", 0, 0, INT64_MAX / 2, &ev->uptime_ms, err, errlen);

@@ -322,8 +322,33 @@ static void test_session_helpers(void)
     json_decref(root);
 }
 
+/* a waMessageId is stored in 128 bytes: 127 parse, 128 are refused, not cut */
+static void test_wa_id_bound(void)
+{
+    char id[200], data[300], err[256];
+    struct wevent ev;
+    for (int n = 127; n <= 128; n++) {
+        memset(id, 'w', (size_t)n);
+        id[n] = '\0';
+        static const char *const head[] = {"{\"messageId\":\"m\",", "{\"from\":\"972501234567\","};
+        static const char *const type[] = {"MESSAGE_SENT", "MESSAGE_RECEIVED"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(data, sizeof data, "%s\"waMessageId\":\"%s\"}", head[k], id);
+            int rc = parse(envelope("worker_7", type[k], data), &ev, err, sizeof err);
+            CHECK_EQ_INT(rc, n == 127 ? 0 : -1, "%s with a waMessageId of %d bytes", type[k], n);
+            if (rc == 0) {
+                CHECK_EQ_INT((int)strlen(ev.wa_message_id), 127, "kept whole");
+                wevent_free(&ev);
+            } else {
+                CHECK(strstr(err, "waMessageId") != NULL, "the error names waMessageId (%s)", err);
+            }
+        }
+    }
+}
+
 int main(void)
 {
+    test_wa_id_bound();
     test_valid();
     test_invalid();
     test_session_helpers();
