@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <limits.h>
@@ -342,6 +343,48 @@ static int put_back_replaced(struct session *s, char *err, size_t errlen)
     return 0;
 }
 
+/* the messageIds a worker has sent (AUTH_DIR/sent.log, one a line) are history an archive
+ * does not have: the restored dir keeps those of the dir it replaces too, or a message
+ * asked again across the restore would be sent twice. Appended, then fsync'd */
+static int merge_sent_log(const char *from_dir, const char *into_dir, char *err, size_t errlen)
+{
+    char from[PATH_MAX + 16], into[PATH_MAX + 16], buf[16384];
+    snprintf(from, sizeof from, "%s/sent.log", from_dir);
+    snprintf(into, sizeof into, "%s/sent.log", into_dir);
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1;
+    if (in < 0 && errno == ENOENT)
+        return 0; /* it never sent anything */
+    if (in < 0)
+        goto fail;
+    out = open(into, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (out < 0)
+        goto fail;
+    /* a restored log cut in its last line must not glue that line to the first old one */
+    off_t end = lseek(out, 0, SEEK_END);
+    char last = '\n';
+    if (end > 0 && pread(out, &last, 1, end - 1) != 1)
+        goto fail;
+    if (last != '\n' && write(out, "\n", 1) != 1)
+        goto fail;
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0, w; off < n; off += w)
+            if ((w = write(out, buf + off, (size_t)(n - off))) < 0)
+                goto fail;
+    if (n < 0 || fsync(out) < 0)
+        goto fail;
+    close(in);
+    close(out);
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot keep the sent-message record (sent.log) across the restore: %s", strerror(errno));
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return -1;
+}
+
 /* <name>.restore takes the place of the auth dir, which is set aside as <name>.replaced
  * and discarded once the swap is done. On failure the old files stay where they were, the
  * restored ones are discarded and err says why. A crash between the steps is finished by
@@ -358,6 +401,14 @@ static int swap_auth_dir(struct session *s, char *err, size_t errlen)
     int set_aside = rename(dir, old) == 0;
     if (!set_aside && errno != ENOENT) {
         snprintf(err, errlen, "cannot set the old auth dir aside: %s; the old files stay", strerror(errno));
+        goto fail;
+    }
+    if (set_aside && merge_sent_log(old, src, err, errlen) < 0) {
+        if (rename(old, dir) < 0)
+            snprintf(err + strlen(err), errlen - strlen(err), "; nor the old auth dir back: %s (it is %s.replaced)",
+                     strerror(errno), s->name);
+        else
+            snprintf(err + strlen(err), errlen - strlen(err), "; the old files stay");
         goto fail;
     }
     if (rename(src, dir) < 0) {

@@ -293,3 +293,25 @@ test('a restore that comes while a logged-out session\'s worker is still stoppin
     await d.cleanup();
   }
 });
+
+test('a restore keeps the ids of messages sent after the backup in sent.log: none is sent twice', async () => {
+  const open = '0,0,0,0,00:00-24:00';
+  const d = await new Daemon({ env: { BACKUP_AT: '', PACING_COLD: open, PACING_WARM: open, PACING_HOT: open, TYPING_MAX_MS: '0' } }).start();
+  try {
+    const s = await d.link('+972501240061');
+    const a = s.sessionId;
+    const r = await d.post('/api/backups');
+    assert.equal(r.status, 201, r.text);
+    const m = await d.post('/api/v1/send', { to: '972500000061', message: 'after the backup', sessionId: a });
+    assert.equal(m.status, 202, m.text);
+    await waitFor(async () => (await d.get(`/api/v1/messages/${m.json.messageId}`)).json.status === 'sent', { what: 'sent' });
+    const log = () => fs.readFileSync(path.join(d.authDir(a), 'sent.log'), 'utf8').split('\n').filter(Boolean);
+    assert.deepEqual(log(), [m.json.messageId]);
+    const rs = await d.post(`/api/backups/${r.json.name}/restore`, { sessions: [a] });
+    assert.deepEqual(rs.json.restored, [a], rs.text);
+    await connectedOnNewWorker(d, a, s.worker.pid, { what: `${a} back on the restored files` });
+    assert.deepEqual(log(), [m.json.messageId], 'the id sent after the backup is still recorded');
+  } finally {
+    await d.cleanup();
+  }
+});
