@@ -16,6 +16,7 @@
 #include "util.h"
 
 #define STREAMS_MAX 256
+#define STREAMS_PER_TENANT 32 /* so that one tenant cannot take every stream */
 #define STREAM_BATCH 500              /* events read per pass for one stream */
 #define STREAM_OUT_MAX (4 * 1024 * 1024) /* a reader this far behind is dropped */
 #define KEEPALIVE_S 15
@@ -316,6 +317,14 @@ static void stream_events(struct http_req *r)
         since = committed_max; /* no starting point: what happens from now on */
     if (nstreams >= STREAMS_MAX) {
         http_reply_error(r, 503, "TOO_MANY_STREAMS", "at most %d event streams may be open", STREAMS_MAX);
+        return;
+    }
+    int mine = 0;
+    for (const struct stream *o = streams; o; o = o->next)
+        mine += o->tenant_id == http_tenant(r);
+    if (mine >= STREAMS_PER_TENANT) {
+        http_reply_error(r, 429, "TOO_MANY_STREAMS", "at most %d event streams per tenant may be open; close one first",
+                         STREAMS_PER_TENANT);
         return;
     }
     struct stream *s = xcalloc(1, sizeof *s);

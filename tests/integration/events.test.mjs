@@ -170,3 +170,32 @@ test('the log is pruned to EVENTS_MAX, oldest first; ids never repeat', async ()
     await d.cleanup();
   }
 });
+
+test('one tenant can hold at most 32 streams: the others still get theirs', async () => {
+  const d = await new Daemon().start();
+  const streams = [];
+  try {
+    const key = (await d.post('/api/tenants', { name: 'greedy' })).json.apiKey;
+    for (let i = 0; i < 32; i++) streams.push(openStream(`${d.url}/api/events/stream`, { key }));
+    await Promise.all(streams.map((s) => s.ready));
+    assert.deepEqual([...new Set(streams.map((s) => s.status))], [200]);
+    const extra = openStream(`${d.url}/api/events/stream`, { key });
+    await extra.ready;
+    assert.equal(extra.status, 429);
+    const admin = openStream(`${d.url}/api/events/stream`);
+    streams.push(admin);
+    await admin.ready;
+    assert.equal(admin.status, 200, 'another tenant still gets a stream');
+    // one closed: room again
+    streams[0].close();
+    await waitFor(async () => {
+      const s = openStream(`${d.url}/api/events/stream`, { key });
+      await s.ready;
+      s.close();
+      return s.status === 200;
+    }, { what: 'a stream again after one closed' });
+  } finally {
+    for (const s of streams) s.close();
+    await d.cleanup();
+  }
+});
