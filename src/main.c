@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -100,6 +101,11 @@ static char *default_worker_command(char *err, size_t errlen)
 
 int main(int argc, char **argv)
 {
+    /* the environment holds API_KEY, WEBHOOK_SECRET and the Twilio and Telegram tokens:
+     * not dumpable, /proc/<pid>/environ and the memory are root's, so that another
+     * process of this user (a worker, say) cannot read them; no core files either */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        fprintf(stderr, "switchboard: cannot make the process non-dumpable: %s\n", strerror(errno));
     int check = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check") == 0) {

@@ -1,10 +1,13 @@
 // Every bad input gets a clear error and changes nothing: worker events, API bodies,
 // auth and tenants, configuration.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { ADMIN_KEY, Daemon, runDaemonCheck, waitFor, workerKey } from './lib.mjs';
+import { ADMIN_KEY, DAEMON, Daemon, freePort, MASTER, runDaemonCheck, waitFor, workerKey } from './lib.mjs';
 
 let d, id;
 before(async () => {
@@ -198,5 +201,39 @@ test('configuration: --check names the bad value; zero-config start generates th
     assert.equal((z.log().match(/generated the admin API key/g) || []).length, n);
   } finally {
     await z.cleanup();
+  }
+});
+
+test('secrets: another process of the daemon\'s own user cannot read its environment (API_KEY, WEBHOOK_SECRET)', async (t) => {
+  if (process.getuid() !== 0) {
+    t.skip('starting the daemon as another user needs root');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-nodump-'));
+  fs.chownSync(dir, 65534, 65534);
+  const port = await freePort();
+  const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+  const p = spawn('setpriv', [...asNobody, DAEMON], {
+    env: { PATH: process.env.PATH, ENV_FILE: '/nonexistent', DATA_DIR: dir, ORCH_PORT: String(port), API_KEY: ADMIN_KEY, WEBHOOK_SECRET: MASTER },
+    stdio: 'ignore',
+  });
+  const exited = new Promise((resolve) => p.on('exit', resolve));
+  try {
+    await waitFor(async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, { what: 'the daemon running as nobody' });
+    // setpriv execs the daemon: p.pid is the daemon
+    const r = spawnSync('setpriv', [...asNobody, 'cat', `/proc/${p.pid}/environ`], { encoding: 'latin1' });
+    assert.notEqual(r.status, 0, 'the read is refused');
+    assert.match(r.stderr, /Permission denied/);
+    assert.ok(!r.stdout.includes(ADMIN_KEY) && !r.stdout.includes(MASTER), 'no secret read');
+  } finally {
+    p.kill('SIGTERM');
+    await exited;
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
