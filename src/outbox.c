@@ -272,6 +272,18 @@ static void on_reply(const struct httpc_response *res, void *arg)
             dead++;
             log_warn("outbox", "delivery dead after %d tries webhook=%lld delivery=%lld error=\"%s\"", d.attempts,
                      (long long)h->id, (long long)d.id, d.last_error);
+            /* those queued behind it whose window is over too die with it, untried: else an
+             * endpoint that takes nothing would be tried once per event, one at a time,
+             * and its backlog would only grow */
+            char why[TEXT_MAX];
+            snprintf(why, sizeof why, "not tried: the endpoint took nothing for longer than the retry window "
+                     "(delivery %lld died with: %.200s)", (long long)d.id, d.last_error);
+            util_utf8_fix(why);
+            int n = store_delivery_expire(h->id, now - cfg->webhook_retry_for_ms, now, why);
+            if (n > 0) {
+                dead += (uint64_t)n;
+                log_warn("outbox", "deliveries dead with it webhook=%lld count=%d", (long long)h->id, n);
+            }
         } else {
             d.next_at = now + backoff_ms(d.attempts);
         }

@@ -23,6 +23,7 @@ enum stmt_id {
     ST_DLV_LIST,
     ST_DLV_DELETE_HOOK,
     ST_DLV_PRUNE,
+    ST_DLV_EXPIRE,
     ST_WEB_INSERT,
     ST_WEB_GET,
     ST_WEB_DELETE,
@@ -54,6 +55,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DLV_DELETE_HOOK] = "DELETE FROM deliveries WHERE webhook_id = ?1",
     [ST_DLV_PRUNE] = "DELETE FROM deliveries WHERE (status = 'delivered' AND done_at < ?1) OR "
                      "(status = 'dead' AND done_at < ?2)",
+    [ST_DLV_EXPIRE] = "UPDATE deliveries SET status = 'dead', done_at = ?3, last_error = ?4 WHERE webhook_id = ?1 "
+                      "AND status = 'pending' AND retry_from <= ?2",
     [ST_WEB_INSERT] = "INSERT INTO web_sessions (token_hash, tenant_id, admin, created_at, expires_at) VALUES (?1, ?2, "
                       "?3, ?4, ?5)",
     [ST_WEB_GET] = "SELECT tenant_id, admin FROM web_sessions WHERE token_hash = ?1 AND expires_at > ?2",
@@ -284,6 +287,17 @@ int store_delivery_prune(int64_t before_at, int64_t dead_before_at)
     sqlite3_stmt *s = st(ST_DLV_PRUNE);
     sqlite3_bind_int64(s, 1, before_at);
     sqlite3_bind_int64(s, 2, dead_before_at);
+    int rc = store_write(s);
+    return rc == STORE_OK ? sqlite3_changes(store_db) : -1;
+}
+
+int store_delivery_expire(int64_t webhook_id, int64_t retry_from_before, int64_t now, const char *why)
+{
+    sqlite3_stmt *s = st(ST_DLV_EXPIRE);
+    sqlite3_bind_int64(s, 1, webhook_id);
+    sqlite3_bind_int64(s, 2, retry_from_before);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_text(s, 4, why, -1, SQLITE_TRANSIENT);
     int rc = store_write(s);
     return rc == STORE_OK ? sqlite3_changes(store_db) : -1;
 }

@@ -202,6 +202,9 @@ int store_delivery_insert(int64_t webhook_id, int64_t event_id, const char *type
 /* status, attempts, next_at, last_status, last_error, done_at */
 int store_delivery_save(const struct delivery *d);
 int store_delivery_get(int64_t id, struct delivery *out);
+/* the webhook's pending deliveries whose retry window began at or before
+ * retry_from_before are dead, with why as their last error; the count or -1 */
+int store_delivery_expire(int64_t webhook_id, int64_t retry_from_before, int64_t now, const char *why);
 /* the webhook's oldest pending delivery */
 int store_delivery_next(int64_t webhook_id, struct delivery *out);
 /* newest first */

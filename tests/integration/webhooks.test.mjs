@@ -232,3 +232,27 @@ test('forty endpoints that never answer delay no other tenant\'s endpoint on the
     await rx.close();
   }
 });
+
+test('an endpoint that takes nothing: once a delivery dies, those queued behind it past their window die with it, untried', async () => {
+  const rx = await startReceiver();
+  const d = await new Daemon({ env: { ...ENV, WEBHOOK_RETRY_FOR_MS: '1000' } }).start();
+  try {
+    rx.plan('/down', [{ status: 500 }]);
+    const down = await hook(d, { url: rx.url('/down'), events: ['session.status'] });
+    await makeEvents(d, 6);
+    const all = async () => (await d.get(`/api/webhooks/${down.id}/deliveries?limit=100`)).json.deliveries;
+    const done = await waitFor(async () => {
+      const x = await all();
+      return x.length >= 6 && x.every((y) => y.status === 'dead') ? x : false;
+    }, { timeout: 15000, what: 'every delivery dead' });
+    const n = done.length;
+    const untried = done.filter((y) => y.attempts === 0);
+    assert.ok(untried.length > 0, 'some died untried');
+    for (const y of untried) assert.match(y.lastError, /^not tried: the endpoint took nothing for longer than the retry window \(delivery \d+ died with: HTTP 500\)$/);
+    assert.ok(rx.on('/down').length < n, `${rx.on('/down').length} requests for ${n} deliveries`);
+    assert.match(d.log(), new RegExp(`deliveries dead with it webhook=${down.id} count=\\d+`));
+  } finally {
+    await d.cleanup();
+    await rx.close();
+  }
+});
